@@ -190,7 +190,7 @@ done
 # The XᵀX probe holds its rows in memory; past a quarter of RAM use fewer rows (rows/s is
 # per-row work, so the rate is unchanged) rather than risk swapping.
 xtx_rows=$total_rows
-mem_bytes=$(awk '/MemTotal/ {printf "%d", $2 * 1024}' /proc/meminfo)
+mem_bytes=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) * 1024))
 max_xtx_rows=$((mem_bytes / 4 / (8 * features)))
 ((xtx_rows > max_xtx_rows)) && xtx_rows=$max_xtx_rows
 for t in "${counts[@]}"; do

@@ -1,0 +1,103 @@
+// sluice snapshots list|show: read the registry and the snapshots in it.
+#include "commands.hpp"
+
+#include "sluice/error.hpp"
+#include "sluice/snapshot/registry.hpp"
+#include "sluice/snapshot/snapshot.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace sluice::app {
+namespace {
+
+struct SnapshotsArguments {
+  std::vector<std::string> targets;
+};
+
+int list(const SnapshotsArguments& a) {
+  if (a.targets.empty() || a.targets.size() > 2) {
+    throw ConfigError("usage: sluice snapshots list REGISTRY [NAME]");
+  }
+  snapshot::SnapshotRegistry registry(a.targets[0]);
+  if (!std::filesystem::is_directory(registry.root())) {
+    throw ConfigError(fmt::format("registry {} is not a directory", registry.root().string()));
+  }
+  std::vector<std::string> names =
+      a.targets.size() == 2 ? std::vector<std::string>{a.targets[1]} : registry.model_names();
+  fmt::print("{:<20} {:>8} {:>3} {:<20} {:>12} {:>12} {:>10}\n", "model", "version", "", "created",
+             "rows", "rmse", "r2");
+  for (const std::string& name : names) {
+    auto current = registry.current_version(name);
+    for (std::int64_t version : registry.versions(name)) {
+      snapshot::Snapshot s = snapshot::read_snapshot(registry.snapshot_path(name, version));
+      fmt::print("{:<20} {:>8} {:>3} {:<20} {:>12} {:>12.6g} {:>10.6f}\n", name, version,
+                 current == version ? "*" : "", s.created_utc, s.num_rows, s.rmse, s.r2);
+    }
+  }
+  return 0;
+}
+
+std::filesystem::path resolve_target(const SnapshotsArguments& a) {
+  if (a.targets.size() == 1) return a.targets[0];
+  if (a.targets.size() < 2 || a.targets.size() > 3) {
+    throw ConfigError("usage: sluice snapshots show FILE.h5 | REGISTRY NAME [VERSION]");
+  }
+  snapshot::SnapshotRegistry registry(a.targets[0]);
+  std::optional<std::int64_t> version;
+  if (a.targets.size() == 3) {
+    version = std::stoll(a.targets[2]);
+  } else {
+    version = registry.current_version(a.targets[1]);
+    if (!version) throw ConfigError(fmt::format("model '{}' has no current version", a.targets[1]));
+  }
+  return registry.snapshot_path(a.targets[1], *version);
+}
+
+int show(const SnapshotsArguments& a) {
+  std::filesystem::path file = resolve_target(a);
+  snapshot::Snapshot s = snapshot::read_snapshot(file);
+  fmt::print("snapshot   {}\n", file.string());
+  fmt::print("model      {} version {} ({}; alpha={}, fit_intercept={})\n", s.model_name, s.version,
+             s.model_kind, s.alpha, s.fit_intercept);
+  fmt::print("label      {}\n", s.label);
+  fmt::print("intercept  {:.17g}\n", s.intercept);
+  for (std::size_t j = 0; j < s.feature_names.size(); ++j) {
+    fmt::print("  {:<16} {:.17g}\n", s.feature_names[j], s.coefficients(static_cast<Eigen::Index>(j)));
+  }
+  fmt::print("metrics    rmse={:.9g} r2={:.9f} rows={} dropped_rows={}\n", s.rmse, s.r2, s.num_rows,
+             s.num_dropped_rows);
+  fmt::print("pipeline   {}\n", s.pipeline_json);
+  fmt::print("lineage    sluice {} on {} ranks x {} threads at {}\n", s.sluice_version, s.num_ranks,
+             s.threads_per_rank, s.created_utc);
+  fmt::print("lake       {} ({} partitions, {} skipped)\n", s.lake_root, s.partitions.size(),
+             s.skipped.size());
+  for (const auto& p : s.partitions) {
+    fmt::print("  {:<40} rows={:<10} checksum={}\n", p.path, p.rows, p.checksum);
+  }
+  for (const auto& p : s.skipped) fmt::print("  skipped {}: {}\n", p.path, p.reason);
+  fmt::print("job file:\n{}\n", s.job_text);
+  return 0;
+}
+
+} // namespace
+
+void add_snapshots_command(CLI::App& app, Command& selected) {
+  CLI::App* command = app.add_subcommand("snapshots", "List and show published snapshots");
+  command->require_subcommand(1);
+  for (const char* verb : {"list", "show"}) {
+    auto a = std::make_shared<SnapshotsArguments>();
+    CLI::App* sub = command->add_subcommand(
+        verb, std::string(verb) == "list" ? "List versions: REGISTRY [NAME]"
+                                          : "Show one snapshot: FILE.h5 | REGISTRY NAME [VERSION]");
+    sub->add_option("targets", a->targets, "Registry, model name, version or file")->required();
+    const bool is_list = std::string(verb) == "list";
+    sub->callback([a, is_list, &selected] {
+      selected = [a, is_list](const mpi::Communicator& comm) {
+        return on_root_only(comm, [&] { return is_list ? list(*a) : show(*a); });
+      };
+    });
+  }
+}
+
+} // namespace sluice::app

@@ -1,0 +1,27 @@
+// The sluice subcommands: each registers its options on the CLI and runs after parsing.
+#pragma once
+
+#include "sluice/mpi/communicator.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace sluice::app {
+
+/// What main calls once the command line is parsed; returns the process exit code.
+using Command = std::function<int(const mpi::Communicator&)>;
+
+void add_run_command(CLI::App& app, Command& selected);
+void add_gen_command(CLI::App& app, Command& selected);
+void add_inspect_command(CLI::App& app, Command& selected);
+void add_snapshots_command(CLI::App& app, Command& selected);
+void add_report_command(CLI::App& app, Command& selected);
+
+/// Runs fn on rank 0 only (reading commands); its failure is reported like any collective one.
+int on_root_only(const mpi::Communicator& comm, const std::function<int()>& fn);
+
+/// Exit code of a run stopped on request with its progress saved (EX_TEMPFAIL).
+inline constexpr int exit_stopped = 75;
+
+} // namespace sluice::app

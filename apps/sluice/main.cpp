@@ -1,0 +1,69 @@
+// sluice: parse the command line, start MPI, run one subcommand, turn failures into exit codes.
+#include "commands.hpp"
+
+#include "sluice/coordinator/run_job.hpp"
+#include "sluice/log.hpp"
+#include "sluice/mpi/environment.hpp"
+#include "sluice/schedule/collective.hpp"
+#include "sluice/version.hpp"
+
+#include <cstdio>
+#include <exception>
+#include <optional>
+
+namespace sluice::app {
+
+int on_root_only(const mpi::Communicator& comm, const std::function<int()>& fn) {
+  std::optional<schedule::LocalFailure> failure;
+  int code = 0;
+  if (comm.is_root()) {
+    try {
+      code = fn();
+    } catch (const Error& error) {
+      failure = schedule::LocalFailure{0, error.what()};
+    }
+  }
+  schedule::raise_if_any_failed(comm, failure);
+  return code;
+}
+
+} // namespace sluice::app
+
+int main(int argc, char** argv) {
+  using namespace sluice;
+  CLI::App app{"Sluice: HDF5 lake -> MPI ranks -> models -> versioned serving snapshots"};
+  app.set_version_flag("--version", std::string(version()));
+  app.require_subcommand(1);
+  bool is_verbose = false;
+  app.add_flag("-v,--verbose", is_verbose, "Log debug messages");
+  app::Command command;
+  app::add_run_command(app, command);
+  app::add_gen_command(app, command);
+  app::add_inspect_command(app, command);
+  app::add_snapshots_command(app, command);
+  app::add_report_command(app, command);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error); // every rank parses the same arguments, so all leave alike
+  }
+
+  mpi::Environment environment(argc, argv);
+  mpi::Communicator world = mpi::Communicator::borrow(MPI_COMM_WORLD);
+  configure_logging(world.rank(), is_verbose);
+  try {
+    return command(world);
+  } catch (const coordinator::StoppedError& stopped) {
+    if (world.is_root()) std::fprintf(stderr, "sluice: %s\n", stopped.what());
+    return app::exit_stopped;
+  } catch (const schedule::AgreedError& error) {
+    // Every rank holds this same error: report it once and end normally.
+    if (world.is_root()) std::fprintf(stderr, "sluice: error: %s\n", error.what());
+    return 1;
+  } catch (const std::exception& error) {
+    // Only this rank knows: the others may be waiting in a collective, so end them all.
+    std::fprintf(stderr, "sluice: error: [rank %d] %s\n", world.rank(), error.what());
+    std::fflush(stderr);
+    mpi::Environment::abort(1);
+  }
+}

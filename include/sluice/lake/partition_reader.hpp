@@ -1,0 +1,53 @@
+// PartitionReader: validates a partition's schema and streams its columns block by block.
+#pragma once
+
+#include "sluice/hdf5/dataset.hpp"
+#include "sluice/hdf5/file.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sluice::lake {
+
+class ColumnChecksum;
+
+/// Opens one partition and checks it against the lake contract for the requested columns:
+/// each exists in the group, is 1-D, has a supported dtype, and all have the same length.
+/// Failures throw DataError naming the partition, the dataset and what is wrong.
+class PartitionReader {
+public:
+  PartitionReader(const std::filesystem::path& path, const std::string& group,
+                  const std::vector<std::string>& columns);
+  ~PartitionReader();
+  PartitionReader(PartitionReader&&) noexcept;
+  PartitionReader& operator=(PartitionReader&&) noexcept;
+
+  std::int64_t num_rows() const noexcept { return num_rows_; }
+  std::size_t num_columns() const noexcept { return columns_.size(); }
+
+  /// Reads rows [start, start + count) of every column, converted to double, into a column-major
+  /// buffer with the given leading dimension (>= count). Blocks must be read in order, from row 0,
+  /// without gaps: the content checksum is computed on the way.
+  void read_block(std::int64_t start, std::int64_t count, double* out,
+                  std::int64_t leading_dimension);
+
+  /// Checksum of the column values (see docs/snapshot-format.md); valid once every row was read.
+  std::uint64_t checksum() const;
+  /// Bytes delivered so far (rows read × columns × 8).
+  std::int64_t bytes_read() const noexcept { return bytes_read_; }
+
+private:
+  std::filesystem::path path_;
+  hdf5::File file_;
+  std::vector<std::string> columns_;
+  std::vector<hdf5::Dataset> datasets_;
+  std::vector<ColumnChecksum> checksums_;
+  std::int64_t num_rows_ = 0;
+  std::int64_t next_row_ = 0;
+  std::int64_t bytes_read_ = 0;
+};
+
+} // namespace sluice::lake

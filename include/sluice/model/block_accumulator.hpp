@@ -1,0 +1,58 @@
+// BlockAccumulator: turns blocks of rows into SufficientStats, threaded, with fixed tile order.
+#pragma once
+
+#include "sluice/model/sufficient_stats.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace sluice::model {
+
+/// What to do with rows that hold NaN or ±Inf in a used column.
+enum class NonFinitePolicy { error, drop_rows };
+
+/// Where the first non-finite value of a partition sits, and how many there were.
+struct NonFiniteReport {
+  std::int64_t num_values = 0;    ///< non-finite values seen
+  std::int64_t num_rows = 0;      ///< rows holding at least one
+  std::int64_t first_row = -1;    ///< row index within the partition, -1 if none
+  Eigen::Index first_column = -1; ///< column index within the block
+};
+
+struct AccumulatorOptions {
+  NonFinitePolicy nonfinite = NonFinitePolicy::error;
+  int num_threads = 1;
+};
+
+/// Accumulates the statistics of one partition. Each block is cut into tiles of tile_rows rows
+/// counted from the block's start; tiles are processed by any number of OpenMP threads and merged
+/// in tile order, so the result has the same bits whatever the thread count.
+class BlockAccumulator {
+public:
+  static constexpr std::int64_t tile_rows = 2048;
+
+  BlockAccumulator(Eigen::Index num_columns, const AccumulatorOptions& options);
+
+  /// Adds a column-major block of `rows` rows (leading dimension ld). Under the error policy, tiles
+  /// with non-finite values are counted in nonfinite() and left out of the statistics.
+  void add_block(const double* data, std::int64_t leading_dimension, std::int64_t rows);
+
+  const SufficientStats& stats() const noexcept { return stats_; }
+  const NonFiniteReport& nonfinite() const noexcept { return nonfinite_; }
+
+private:
+  struct Tile {
+    SufficientStats stats;
+    NonFiniteReport nonfinite;
+    Eigen::MatrixXd centred; // scratch, reused across blocks
+  };
+
+  Eigen::Index num_columns_;
+  AccumulatorOptions options_;
+  SufficientStats stats_;
+  NonFiniteReport nonfinite_;
+  std::int64_t rows_seen_ = 0;
+  std::vector<Tile> tiles_;
+};
+
+} // namespace sluice::model

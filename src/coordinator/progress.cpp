@@ -1,0 +1,124 @@
+// Live progress on rank 0, fed by small point-to-point messages from the other ranks.
+#include "progress.hpp"
+
+#include "sluice/mpi/error.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+
+namespace sluice::coordinator {
+namespace {
+
+constexpr int progress_tag = 7;
+constexpr std::int64_t done_marker = -1;
+
+std::string human_rate(double per_second) {
+  if (per_second >= 1e6) return fmt::format("{:.1f} M", per_second / 1e6);
+  if (per_second >= 1e3) return fmt::format("{:.1f} k", per_second / 1e3);
+  return fmt::format("{:.0f} ", per_second);
+}
+
+} // namespace
+
+Progress::Progress(const mpi::Communicator& comm, const std::vector<int>& owner,
+                   const std::vector<std::int64_t>& rows)
+    : comm_(comm.dup()) {
+  for (std::size_t i = 0; i < owner.size(); ++i) {
+    if (owner[i] < 0) continue; // skipped or resumed: no work this run
+    ++total_partitions_;
+    total_rows_ += rows[i];
+  }
+  start_ = last_shown_ = comm_.wall_time();
+  is_terminal_ = ::isatty(STDERR_FILENO) != 0;
+  if (const char* text = std::getenv("SLUICE_PROGRESS_SECONDS")) {
+    double value = std::atof(text);
+    if (value > 0) interval_s_ = value;
+  }
+  if (is_terminal_) interval_s_ = 0.2;
+}
+
+void Progress::partition_done(std::int64_t rows, std::int64_t bytes) {
+  if (!comm_.is_root()) {
+    std::array<std::int64_t, 2> message{rows, bytes};
+    SLUICE_MPI_CHECK(MPI_Send(message.data(), 2, MPI_INT64_T, 0, progress_tag, comm_.native()));
+    return;
+  }
+  record(rows, bytes);
+  drain(false);
+}
+
+void Progress::local_done() {
+  if (!comm_.is_root()) {
+    std::array<std::int64_t, 2> message{done_marker, 0};
+    SLUICE_MPI_CHECK(MPI_Send(message.data(), 2, MPI_INT64_T, 0, progress_tag, comm_.native()));
+    return;
+  }
+  drain(true);
+  show(true);
+}
+
+void Progress::record(std::int64_t rows, std::int64_t bytes) {
+  ++done_partitions_;
+  done_rows_ += rows;
+  done_bytes_ += bytes;
+}
+
+void Progress::drain(bool is_blocking) {
+  const int others = comm_.size() - 1;
+  while (ranks_done_ < others) {
+    int is_pending = 0;
+    MPI_Status status;
+    if (is_blocking) {
+      // Probe with a short sleep rather than a blocking receive so the bar keeps moving.
+      SLUICE_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, progress_tag, comm_.native(), &is_pending, &status));
+      if (!is_pending) {
+        show(false);
+        ::usleep(2000);
+        continue;
+      }
+    } else {
+      SLUICE_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, progress_tag, comm_.native(), &is_pending, &status));
+      if (!is_pending) break;
+    }
+    std::array<std::int64_t, 2> message{};
+    SLUICE_MPI_CHECK(MPI_Recv(message.data(), 2, MPI_INT64_T, status.MPI_SOURCE, progress_tag,
+                              comm_.native(), MPI_STATUS_IGNORE));
+    if (message[0] == done_marker) {
+      ++ranks_done_;
+    } else {
+      record(message[0], message[1]);
+    }
+  }
+  show(false);
+}
+
+void Progress::show(bool is_final) {
+  const double now = comm_.wall_time();
+  if (!is_final && now - last_shown_ < interval_s_) return;
+  if (is_final && !is_terminal_ && now - start_ < interval_s_) return; // short runs stay quiet
+  last_shown_ = now;
+  const double elapsed = std::max(now - start_, 1e-9);
+  const double rate = static_cast<double>(done_rows_) / elapsed;
+  const double remaining = rate > 0 ? static_cast<double>(total_rows_ - done_rows_) / rate : 0.0;
+  const double fraction =
+      total_rows_ > 0 ? static_cast<double>(done_rows_) / static_cast<double>(total_rows_) : 1.0;
+  std::string text = fmt::format("{}/{} partitions, {}rows/s, {:.1f} GB/s, ETA {:.0f}s",
+                                 done_partitions_, total_partitions_, human_rate(rate),
+                                 static_cast<double>(done_bytes_) / elapsed / 1e9, remaining);
+  if (is_terminal_) {
+    constexpr int width = 30;
+    const int filled = static_cast<int>(fraction * width);
+    std::fprintf(stderr, "\r[%s%s] %3.0f%% %s%s", std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                 std::string(static_cast<std::size_t>(width - filled), '.').c_str(), 100 * fraction,
+                 text.c_str(), is_final ? "\n" : "");
+  } else {
+    std::fprintf(stderr, "[sluice] progress: %s\n", text.c_str());
+  }
+  std::fflush(stderr);
+}
+
+} // namespace sluice::coordinator

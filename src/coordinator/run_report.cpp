@@ -1,0 +1,102 @@
+// Builds the machine-readable run report from the stage timers and per-partition outcomes.
+#include "run_report.hpp"
+
+#include "sluice/version.hpp"
+
+#include <algorithm>
+
+namespace sluice::coordinator {
+
+using Json = nlohmann::json;
+
+StageTimer::StageTimer(const mpi::Communicator& comm)
+    : comm_(comm), start_(comm.wall_time()), last_(start_) {}
+
+void StageTimer::end_stage(const std::string& name) {
+  const double now = comm_.wall_time();
+  stages_.emplace_back(name, now - last_);
+  last_ = now;
+}
+
+double StageTimer::total_seconds() const { return comm_.wall_time() - start_; }
+
+Json StageTimer::gather(const mpi::Communicator& comm) const {
+  Json mine = Json::object();
+  for (const auto& [name, seconds] : stages_) mine[name] = seconds;
+  Json all = Json::array();
+  for (const std::string& text : comm.gather(mine.dump())) all.push_back(Json::parse(text));
+  return all;
+}
+
+Json make_run_report(const job::JobSpec& job, int num_ranks, int threads,
+                     const std::vector<lake::PartitionInfo>& partitions,
+                     const std::map<std::size_t, PartitionOutcome>& outcomes,
+                     const std::vector<snapshot::SkippedPartition>& skipped,
+                     const Json& rank_stages, const StageTimer& root_timer, std::int64_t version,
+                     const model::RidgeFit& fit) {
+  struct RankTotals {
+    std::int64_t partitions = 0, rows = 0, bytes = 0;
+    double seconds = 0;
+  };
+  std::vector<RankTotals> ranks(static_cast<std::size_t>(num_ranks));
+  Json partition_rows = Json::array();
+  std::int64_t total_rows = 0;
+  std::int64_t total_bytes = 0;
+  for (const auto& [index, outcome] : outcomes) {
+    partition_rows.push_back({{"path", partitions[index].relative_path},
+                              {"rank", outcome.rank},
+                              {"rows", outcome.rows},
+                              {"bytes", outcome.bytes},
+                              {"seconds", outcome.seconds},
+                              {"skipped", !outcome.skipped_reason.empty()}});
+    if (outcome.rank >= 0 && outcome.rank < num_ranks) {
+      RankTotals& totals = ranks[static_cast<std::size_t>(outcome.rank)];
+      ++totals.partitions;
+      totals.rows += outcome.rows;
+      totals.bytes += outcome.bytes;
+      totals.seconds += outcome.seconds;
+    }
+    total_rows += outcome.rows;
+    total_bytes += outcome.bytes;
+  }
+  Json rank_rows = Json::array();
+  double max_read_fit = 0;
+  double sum_read_fit = 0;
+  for (int r = 0; r < num_ranks; ++r) {
+    const RankTotals& totals = ranks[static_cast<std::size_t>(r)];
+    Json stages = r < static_cast<int>(rank_stages.size()) ? rank_stages[static_cast<std::size_t>(r)] : Json::object();
+    const double read_fit = stages.value("read_fit", 0.0);
+    max_read_fit = std::max(max_read_fit, read_fit);
+    sum_read_fit += read_fit;
+    rank_rows.push_back({{"rank", r},
+                         {"partitions", totals.partitions},
+                         {"rows", totals.rows},
+                         {"bytes", totals.bytes},
+                         {"busy_seconds", totals.seconds},
+                         {"stages", stages}});
+  }
+  Json stages = Json::object();
+  for (const auto& [name, seconds] : root_timer.stages()) stages[name] = seconds;
+  const double total_seconds = root_timer.total_seconds();
+  const double mean_read_fit = sum_read_fit / std::max(num_ranks, 1);
+  Json skipped_rows = Json::array();
+  for (const auto& entry : skipped) skipped_rows.push_back({{"path", entry.path}, {"reason", entry.reason}});
+  return {{"report_version", 1},
+          {"model_name", job.publish.name},
+          {"version", version},
+          {"sluice_version", std::string(sluice::version())},
+          {"num_ranks", num_ranks},
+          {"threads_per_rank", threads},
+          {"rows", total_rows},
+          {"bytes_read", total_bytes},
+          {"seconds", total_seconds},
+          {"rows_per_second", total_seconds > 0 ? static_cast<double>(total_rows) / total_seconds : 0.0},
+          {"load_imbalance", mean_read_fit > 0 ? max_read_fit / mean_read_fit : 1.0},
+          {"stages", stages},
+          {"ranks", rank_rows},
+          {"partitions", partition_rows},
+          {"skipped", skipped_rows},
+          {"metrics", {{"rmse", fit.rmse}, {"r2", fit.r2}, {"rows", fit.num_rows}}}};
+}
+
+} // namespace sluice::coordinator

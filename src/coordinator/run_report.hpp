@@ -1,0 +1,46 @@
+// Stage timing and the JSON run report written beside each snapshot.
+#pragma once
+
+#include "partition_worker.hpp"
+
+#include "sluice/job/job_spec.hpp"
+#include "sluice/lake/partition_info.hpp"
+#include "sluice/model/ridge_trainer.hpp"
+#include "sluice/mpi/communicator.hpp"
+#include "sluice/snapshot/snapshot.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sluice::coordinator {
+
+/// Wall time per stage on this rank; stages end in the order the flow reaches them.
+class StageTimer {
+public:
+  explicit StageTimer(const mpi::Communicator& comm);
+  void end_stage(const std::string& name);
+  double total_seconds() const;
+  /// Collective: every rank's stages, in rank order, on root (empty elsewhere).
+  nlohmann::json gather(const mpi::Communicator& comm) const;
+  const std::vector<std::pair<std::string, double>>& stages() const noexcept { return stages_; }
+
+private:
+  const mpi::Communicator& comm_;
+  double start_;
+  double last_;
+  std::vector<std::pair<std::string, double>> stages_;
+};
+
+/// The report (docs/run-report.md): per stage and per rank seconds, rows, bytes, load imbalance.
+nlohmann::json make_run_report(const job::JobSpec& job, int num_ranks, int threads,
+                               const std::vector<lake::PartitionInfo>& partitions,
+                               const std::map<std::size_t, PartitionOutcome>& outcomes,
+                               const std::vector<snapshot::SkippedPartition>& skipped,
+                               const nlohmann::json& rank_stages, const StageTimer& root_timer,
+                               std::int64_t version, const model::RidgeFit& fit);
+
+} // namespace sluice::coordinator

@@ -1,0 +1,2 @@
+// Anchors the exception vtables in one translation unit.
+#include "sluice/error.hpp"

@@ -1,0 +1,257 @@
+// Strict TOML job-file parsing: every key is known, typed and validated, or the job is refused.
+#include "sluice/job/job_spec.hpp"
+
+#include "sluice/error.hpp"
+
+#include <fmt/format.h>
+#include <fmt/std.h>
+#include <toml++/toml.h>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace sluice::job {
+namespace {
+
+// Reads one table's keys, refusing any it was not asked for.
+class TableReader {
+public:
+  TableReader(const toml::table* table, std::string prefix, const std::string& source)
+      : table_(table), prefix_(std::move(prefix)), source_(source) {}
+
+  [[noreturn]] void fail(std::string_view key, std::string_view problem) const {
+    throw ConfigError(fmt::format("{}: '{}{}' {}", source_, prefix_, key, problem));
+  }
+
+  const toml::node* find(std::string_view key) {
+    seen_.insert(std::string(key));
+    return table_ != nullptr ? table_->get(key) : nullptr;
+  }
+
+  template <typename T>
+  std::optional<T> get(std::string_view key, std::string_view type_name) {
+    const toml::node* node = find(key);
+    if (node == nullptr) return std::nullopt;
+    if (auto value = node->value_exact<T>()) return *value;
+    fail(key, fmt::format("must be {}, got {}", type_name, describe(*node)));
+  }
+
+  std::optional<std::string> string(std::string_view key) {
+    return get<std::string>(key, "a string");
+  }
+  std::optional<std::int64_t> integer(std::string_view key) {
+    return get<std::int64_t>(key, "an integer");
+  }
+  std::optional<bool> boolean(std::string_view key) { return get<bool>(key, "a boolean"); }
+  std::optional<double> number(std::string_view key) {
+    const toml::node* node = find(key);
+    if (node == nullptr) return std::nullopt;
+    if (auto value = node->value_exact<double>()) return *value;
+    if (auto value = node->value_exact<std::int64_t>()) return static_cast<double>(*value);
+    fail(key, fmt::format("must be a number, got {}", describe(*node)));
+  }
+
+  std::optional<std::vector<std::string>> strings(std::string_view key) {
+    const toml::node* node = find(key);
+    if (node == nullptr) return std::nullopt;
+    const toml::array* array = node->as_array();
+    if (array == nullptr) fail(key, fmt::format("must be an array of strings, got {}", describe(*node)));
+    std::vector<std::string> values;
+    for (const toml::node& element : *array) {
+      auto value = element.value_exact<std::string>();
+      if (!value) fail(key, fmt::format("must hold only strings, found {}", describe(element)));
+      values.push_back(*value);
+    }
+    return values;
+  }
+
+  const toml::table* table(std::string_view key) {
+    const toml::node* node = find(key);
+    if (node == nullptr) return nullptr;
+    if (!node->is_table()) fail(key, fmt::format("must be a table, got {}", describe(*node)));
+    return node->as_table();
+  }
+
+  // Call after reading: any key not asked for is a typo or an unsupported option.
+  void refuse_unknown_keys() const {
+    if (table_ == nullptr) return;
+    for (const auto& [key, node] : *table_) {
+      if (!seen_.contains(std::string(key.str()))) {
+        throw ConfigError(fmt::format("{}: unknown key '{}{}'", source_, prefix_, key.str()));
+      }
+    }
+  }
+
+  static std::string describe(const toml::node& node) {
+    switch (node.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date/time";
+    }
+  }
+
+private:
+  const toml::table* table_;
+  std::string prefix_;
+  const std::string& source_;
+  std::set<std::string> seen_;
+};
+
+template <typename Enum>
+Enum choose(TableReader& reader, std::string_view key, Enum fallback,
+            std::initializer_list<std::pair<std::string_view, Enum>> choices) {
+  auto text = reader.string(key);
+  if (!text) return fallback;
+  std::string names;
+  for (const auto& [name, value] : choices) {
+    if (*text == name) return value;
+    names += fmt::format("{}'{}'", names.empty() ? "" : ", ", name);
+  }
+  reader.fail(key, fmt::format("must be one of {}, got '{}'", names, *text));
+}
+
+std::filesystem::path resolve(const std::filesystem::path& base, const std::string& path) {
+  std::filesystem::path value(path);
+  return value.is_absolute() ? value : (base / value).lexically_normal();
+}
+
+void read_lake(TableReader& root, JobSpec& job, const std::filesystem::path& base) {
+  const toml::table* table = root.table("lake");
+  if (table == nullptr) root.fail("lake", "is missing (the [lake] table with path = ...)");
+  TableReader lake(table, "lake.", job.source);
+  auto path = lake.string("path");
+  if (!path || path->empty()) lake.fail("path", "is missing");
+  job.lake.root = resolve(base, *path);
+  job.lake.glob = lake.string("glob").value_or(job.lake.glob);
+  if (job.lake.glob.empty()) lake.fail("glob", "must not be empty");
+  job.lake.group = lake.string("group").value_or(job.lake.group);
+  job.lake.block_rows = lake.integer("block_rows").value_or(job.lake.block_rows);
+  if (job.lake.block_rows <= 0) lake.fail("block_rows", "must be positive");
+  job.lake.on_bad_partition =
+      choose(lake, "on_bad_partition", BadPartitionPolicy::error,
+             {{"error", BadPartitionPolicy::error}, {"skip", BadPartitionPolicy::skip}});
+  job.lake.on_nonfinite =
+      choose(lake, "on_nonfinite", NonFiniteAction::error,
+             {{"error", NonFiniteAction::error}, {"drop_rows", NonFiniteAction::drop_rows}});
+  if (const toml::table* select = lake.table("select")) {
+    TableReader selection(select, "lake.select.", job.source);
+    for (const auto& [key, node] : *select) {
+      std::string name(key.str());
+      if (node.is_string()) {
+        job.lake.selection[name] = {*selection.string(name)};
+      } else {
+        auto values = selection.strings(name);
+        if (values->empty()) selection.fail(name, "must list at least one value");
+        job.lake.selection[name] = *values;
+      }
+    }
+  }
+  lake.refuse_unknown_keys();
+}
+
+void read_model(TableReader& root, JobSpec& job) {
+  const toml::table* table = root.table("model");
+  if (table == nullptr) root.fail("model", "is missing (the [model] table)");
+  TableReader model(table, "model.", job.source);
+  job.model.kind = choose(model, "kind", ModelKind::ridge,
+                          {{"ridge", ModelKind::ridge}, {"ols", ModelKind::ols}});
+  auto features = model.strings("features");
+  if (!features || features->empty()) model.fail("features", "must list at least one column");
+  std::set<std::string> unique;
+  for (const std::string& feature : *features) {
+    if (feature.empty()) model.fail("features", "holds an empty column name");
+    if (!unique.insert(feature).second) {
+      model.fail("features", fmt::format("lists column '{}' twice", feature));
+    }
+  }
+  job.model.features = *features;
+  auto label = model.string("label");
+  if (!label || label->empty()) model.fail("label", "is missing");
+  if (unique.contains(*label)) model.fail("label", fmt::format("'{}' is also a feature", *label));
+  job.model.label = *label;
+  auto alpha = model.number("alpha");
+  job.model.alpha = alpha.value_or(job.model.kind == ModelKind::ridge ? 1.0 : 0.0);
+  if (!std::isfinite(job.model.alpha) || job.model.alpha < 0) {
+    model.fail("alpha", "must be a finite number >= 0");
+  }
+  if (job.model.kind == ModelKind::ols && job.model.alpha != 0.0) {
+    model.fail("alpha", "must be 0 (or absent) for kind = 'ols'");
+  }
+  job.model.fit_intercept = model.boolean("fit_intercept").value_or(true);
+  model.refuse_unknown_keys();
+}
+
+void read_publish(TableReader& root, JobSpec& job, const std::filesystem::path& base) {
+  const toml::table* table = root.table("publish");
+  if (table == nullptr) root.fail("publish", "is missing (the [publish] table)");
+  TableReader publish(table, "publish.", job.source);
+  auto registry = publish.string("registry");
+  if (!registry || registry->empty()) publish.fail("registry", "is missing");
+  job.publish.registry = resolve(base, *registry);
+  auto name = publish.string("name");
+  if (!name || name->empty()) publish.fail("name", "is missing");
+  for (char c : *name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      publish.fail("name", fmt::format("'{}' may hold only letters, digits, '-', '_' and '.'", *name));
+    }
+  }
+  if (name->front() == '.') publish.fail("name", "must not start with '.'");
+  job.publish.name = *name;
+  publish.refuse_unknown_keys();
+}
+
+void read_run(TableReader& root, JobSpec& job) {
+  TableReader run(root.table("run"), "run.", job.source);
+  auto threads = run.integer("threads");
+  if (threads && (*threads < 0 || *threads > 4096)) run.fail("threads", "must be 0..4096");
+  job.run.threads = static_cast<int>(threads.value_or(0));
+  run.refuse_unknown_keys();
+}
+
+} // namespace
+
+std::vector<std::string> JobSpec::columns() const {
+  std::vector<std::string> columns = model.features;
+  columns.push_back(model.label);
+  return columns;
+}
+
+JobSpec parse_job(std::string_view text, const std::filesystem::path& base_directory,
+                  const std::string& source) {
+  toml::table document;
+  try {
+    document = toml::parse(text, source);
+  } catch (const toml::parse_error& error) {
+    throw ConfigError(fmt::format("{}:{}:{}: {}", source, error.source().begin.line,
+                                  error.source().begin.column, error.description()));
+  }
+  JobSpec job;
+  job.text = std::string(text);
+  job.source = source;
+  TableReader root(&document, "", job.source);
+  read_lake(root, job, base_directory);
+  read_model(root, job);
+  read_publish(root, job, base_directory);
+  read_run(root, job);
+  root.refuse_unknown_keys();
+  return job;
+}
+
+JobSpec load_job(const std::filesystem::path& file) {
+  std::ifstream stream(file, std::ios::binary);
+  if (!stream) throw ConfigError(fmt::format("cannot read job file {}", file));
+  std::ostringstream text;
+  text << stream.rdbuf();
+  std::filesystem::path base = std::filesystem::absolute(file).parent_path();
+  return parse_job(text.str(), base, file.string());
+}
+
+std::string_view to_string(ModelKind kind) { return kind == ModelKind::ridge ? "ridge" : "ols"; }
+
+} // namespace sluice::job

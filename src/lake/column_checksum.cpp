@@ -1,0 +1,48 @@
+// XXH3-64 content checksums of partition columns.
+#include "column_checksum.hpp"
+
+#include <xxhash.h>
+
+#include <bit>
+#include <new>
+
+namespace sluice::lake {
+
+static_assert(std::endian::native == std::endian::little,
+              "checksums are defined over little-endian float64 values");
+
+void ColumnChecksum::StateDeleter::operator()(XXH3_state_s* state) const noexcept {
+  XXH3_freeState(state);
+}
+
+ColumnChecksum::ColumnChecksum() : state_(XXH3_createState()) {
+  if (!state_) throw std::bad_alloc();
+  XXH3_64bits_reset(state_.get());
+}
+
+ColumnChecksum::~ColumnChecksum() = default;
+ColumnChecksum::ColumnChecksum(ColumnChecksum&&) noexcept = default;
+ColumnChecksum& ColumnChecksum::operator=(ColumnChecksum&&) noexcept = default;
+
+void ColumnChecksum::update(std::span<const double> values) {
+  XXH3_64bits_update(state_.get(), values.data(), values.size_bytes());
+}
+
+std::uint64_t ColumnChecksum::digest() const { return XXH3_64bits_digest(state_.get()); }
+
+std::uint64_t combine_checksums(const std::vector<std::string>& columns,
+                                const std::vector<std::uint64_t>& digests) {
+  XXH3_state_t* state = XXH3_createState();
+  if (state == nullptr) throw std::bad_alloc();
+  XXH3_64bits_reset(state);
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    // The name (with its terminating NUL) then the 8 digest bytes: renaming a column changes it.
+    XXH3_64bits_update(state, columns[i].c_str(), columns[i].size() + 1);
+    XXH3_64bits_update(state, &digests[i], sizeof(std::uint64_t));
+  }
+  std::uint64_t result = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return result;
+}
+
+} // namespace sluice::lake

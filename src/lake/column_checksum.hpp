@@ -1,0 +1,37 @@
+// ColumnChecksum: a streaming XXH3-64 of one column's values as little-endian float64.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+struct XXH3_state_s;
+
+namespace sluice::lake {
+
+/// Hashes a column's values in row order, independently of how the rows were split into blocks,
+/// of the storage layout and of compression: it identifies the content the model saw.
+class ColumnChecksum {
+public:
+  ColumnChecksum();
+  ~ColumnChecksum();
+  ColumnChecksum(ColumnChecksum&&) noexcept;
+  ColumnChecksum& operator=(ColumnChecksum&&) noexcept;
+
+  void update(std::span<const double> values);
+  std::uint64_t digest() const;
+
+private:
+  struct StateDeleter {
+    void operator()(XXH3_state_s* state) const noexcept;
+  };
+  std::unique_ptr<XXH3_state_s, StateDeleter> state_;
+};
+
+/// Combines the named column digests, in column order, into one partition checksum.
+std::uint64_t combine_checksums(const std::vector<std::string>& columns,
+                                const std::vector<std::uint64_t>& digests);
+
+} // namespace sluice::lake

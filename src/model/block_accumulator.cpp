@@ -1,0 +1,107 @@
+// Tile kernels: column means, centring and a symmetric rank-k update per tile of rows.
+#include "sluice/model/block_accumulator.hpp"
+
+#include <omp.h>
+
+#include <cmath>
+
+namespace sluice::model {
+namespace {
+
+using ConstBlock = Eigen::Map<const Eigen::MatrixXd, 0, Eigen::OuterStride<>>;
+
+// Copies the rows of the tile whose used values are all finite into `kept`, recording the rest.
+Eigen::Index keep_finite_rows(const ConstBlock& tile, Eigen::MatrixXd& kept,
+                              NonFiniteReport& report, std::int64_t first_row) {
+  kept.resize(tile.rows(), tile.cols());
+  Eigen::Index num_kept = 0;
+  for (Eigen::Index i = 0; i < tile.rows(); ++i) {
+    Eigen::Index bad_in_row = 0;
+    for (Eigen::Index j = 0; j < tile.cols(); ++j) {
+      if (std::isfinite(tile(i, j))) continue;
+      if (report.first_row < 0) {
+        report.first_row = first_row + i;
+        report.first_column = j;
+      }
+      ++bad_in_row;
+    }
+    report.num_values += bad_in_row;
+    if (bad_in_row > 0) {
+      ++report.num_rows;
+    } else {
+      kept.row(num_kept++) = tile.row(i);
+    }
+  }
+  return num_kept;
+}
+
+void centre_and_update(const Eigen::Ref<const Eigen::MatrixXd, 0, Eigen::OuterStride<>>& rows,
+                       SufficientStats& stats, Eigen::MatrixXd& centred) {
+  const Eigen::Index n = rows.rows();
+  stats.count = n;
+  stats.comoment.setZero();
+  if (n == 0) {
+    stats.mean.setZero();
+    return;
+  }
+  stats.mean = rows.colwise().sum().transpose() / static_cast<double>(n);
+  centred = rows.rowwise() - stats.mean.transpose();
+  stats.comoment.selfadjointView<Eigen::Lower>().rankUpdate(centred.transpose());
+}
+
+void accumulate_tile(const ConstBlock& tile, std::int64_t first_row, NonFinitePolicy policy,
+                     SufficientStats& stats, NonFiniteReport& report, Eigen::MatrixXd& scratch) {
+  report = NonFiniteReport{};
+  // Any NaN or Inf makes its column's sum non-finite, so a finite sum proves a clean tile cheaply;
+  // a sum that overflowed only sends us down the exact (slow) path, which then finds nothing.
+  if (tile.colwise().sum().allFinite()) {
+    centre_and_update(tile, stats, scratch);
+    return;
+  }
+  Eigen::MatrixXd kept;
+  Eigen::Index num_kept = keep_finite_rows(tile, kept, report, first_row);
+  if (report.num_values > 0 && policy == NonFinitePolicy::error) {
+    stats.count = 0;
+    return;
+  }
+  centre_and_update(kept.topRows(num_kept), stats, scratch);
+}
+
+} // namespace
+
+BlockAccumulator::BlockAccumulator(Eigen::Index num_columns, const AccumulatorOptions& options)
+    : num_columns_(num_columns), options_(options), stats_(SufficientStats::empty(num_columns)) {}
+
+void BlockAccumulator::add_block(const double* data, std::int64_t leading_dimension,
+                                 std::int64_t rows) {
+  const std::int64_t num_tiles = (rows + tile_rows - 1) / tile_rows;
+  if (static_cast<std::int64_t>(tiles_.size()) < num_tiles) {
+    tiles_.resize(static_cast<std::size_t>(num_tiles),
+                  Tile{SufficientStats::empty(num_columns_), {}, {}});
+  }
+#pragma omp parallel for schedule(static) num_threads(options_.num_threads)
+  for (std::int64_t t = 0; t < num_tiles; ++t) {
+    const std::int64_t begin = t * tile_rows;
+    const std::int64_t count = std::min(tile_rows, rows - begin);
+    ConstBlock tile(data + begin, count, num_columns_, Eigen::OuterStride<>(leading_dimension));
+    Tile& slot = tiles_[static_cast<std::size_t>(t)];
+    accumulate_tile(tile, rows_seen_ + begin, options_.nonfinite, slot.stats, slot.nonfinite,
+                    slot.centred);
+  }
+  // Merging in tile order is what makes the bits independent of the thread count.
+  for (std::int64_t t = 0; t < num_tiles; ++t) {
+    const Tile& slot = tiles_[static_cast<std::size_t>(t)];
+    stats_.merge(slot.stats);
+    if (slot.nonfinite.num_values > 0) {
+      if (nonfinite_.first_row < 0) {
+        nonfinite_.first_row = slot.nonfinite.first_row;
+        nonfinite_.first_column = slot.nonfinite.first_column;
+      }
+      nonfinite_.num_values += slot.nonfinite.num_values;
+      nonfinite_.num_rows += slot.nonfinite.num_rows;
+    }
+  }
+  rows_seen_ += rows;
+}
+
+} // namespace sluice::model

@@ -1,0 +1,34 @@
+// Agreement on failures at phase boundaries, so no rank hangs in a later collective.
+#include "sluice/schedule/collective.hpp"
+
+#include "sluice/error.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <limits>
+
+namespace sluice::schedule {
+
+void raise_if_any_failed(const mpi::Communicator& comm,
+                         const std::optional<LocalFailure>& failure) {
+  if (!comm.any_of(failure.has_value())) return;
+  std::string local;
+  if (failure) local = nlohmann::json{{"order", failure->order}, {"message", failure->message}}.dump();
+  std::vector<std::string> all = comm.gather(local);
+  std::string chosen;
+  if (comm.is_root()) {
+    std::int64_t best = std::numeric_limits<std::int64_t>::max();
+    for (const std::string& text : all) {
+      if (text.empty()) continue;
+      auto parsed = nlohmann::json::parse(text);
+      if (parsed["order"].get<std::int64_t>() < best) {
+        best = parsed["order"].get<std::int64_t>();
+        chosen = parsed["message"].get<std::string>();
+      }
+    }
+  }
+  comm.broadcast(chosen);
+  throw AgreedError(chosen);
+}
+
+} // namespace sluice::schedule

@@ -1,0 +1,174 @@
+// HDF5 layout of a snapshot (docs/snapshot-format.md): /model, /pipeline, /metrics, /lineage.
+#include "sluice/snapshot/snapshot.hpp"
+
+#include "sluice/error.hpp"
+#include "sluice/hdf5/attributes.hpp"
+#include "sluice/hdf5/dataset.hpp"
+#include "sluice/hdf5/error.hpp"
+#include "sluice/hdf5/file.hpp"
+
+#include <fmt/format.h>
+#include <fmt/std.h>
+
+namespace sluice::snapshot {
+namespace {
+
+template <typename T, typename Field>
+std::vector<T> column_of(const std::vector<PartitionLineage>& rows, Field field) {
+  std::vector<T> values;
+  for (const auto& row : rows) values.push_back(row.*field);
+  return values;
+}
+
+void write_model(hid_t file, const Snapshot& s) {
+  hdf5::GroupHandle group = hdf5::create_group(file, "model");
+  hdf5::write_attribute(group.get(), "kind", s.model_kind);
+  hdf5::write_attribute(group.get(), "label", s.label);
+  hdf5::write_attribute(group.get(), "alpha", s.alpha);
+  hdf5::write_attribute(group.get(), "fit_intercept", std::int64_t{s.fit_intercept ? 1 : 0});
+  hdf5::write_strings(group.get(), "feature_names", s.feature_names);
+  hdf5::write_doubles(group.get(), "coefficients",
+                      std::span<const double>(s.coefficients.data(), s.coefficients.size()));
+  hdf5::write_scalar(group.get(), "intercept", s.intercept);
+}
+
+void write_lineage(hid_t file, const Snapshot& s) {
+  hdf5::GroupHandle group = hdf5::create_group(file, "lineage");
+  hdf5::write_attribute(group.get(), "job_toml", s.job_text);
+  hdf5::write_attribute(group.get(), "sluice_version", s.sluice_version);
+  hdf5::write_attribute(group.get(), "num_ranks", s.num_ranks);
+  hdf5::write_attribute(group.get(), "threads_per_rank", s.threads_per_rank);
+  hdf5::write_attribute(group.get(), "created_utc", s.created_utc);
+  hdf5::write_attribute(group.get(), "lake", s.lake_root);
+  hdf5::GroupHandle partitions = hdf5::create_group(group.get(), "partitions");
+  hdf5::write_strings(partitions.get(), "path",
+                      column_of<std::string>(s.partitions, &PartitionLineage::path));
+  hdf5::write_int64s(partitions.get(), "rows",
+                     column_of<std::int64_t>(s.partitions, &PartitionLineage::rows));
+  hdf5::write_strings(partitions.get(), "checksum",
+                      column_of<std::string>(s.partitions, &PartitionLineage::checksum));
+  hdf5::write_strings(partitions.get(), "keys",
+                      column_of<std::string>(s.partitions, &PartitionLineage::keys));
+  hdf5::GroupHandle skipped = hdf5::create_group(group.get(), "skipped");
+  std::vector<std::string> paths;
+  std::vector<std::string> reasons;
+  for (const SkippedPartition& entry : s.skipped) {
+    paths.push_back(entry.path);
+    reasons.push_back(entry.reason);
+  }
+  hdf5::write_strings(skipped.get(), "path", paths);
+  hdf5::write_strings(skipped.get(), "reason", reasons);
+}
+
+void write_statistics(hid_t file, const model::SufficientStats& stats) {
+  hdf5::GroupHandle group = hdf5::create_group(file, "statistics");
+  hdf5::write_attribute(group.get(), "count", stats.count);
+  hdf5::write_doubles(group.get(), "mean",
+                      std::span<const double>(stats.mean.data(), stats.mean.size()));
+  Eigen::MatrixXd full = stats.comoment.selfadjointView<Eigen::Lower>();
+  hdf5::write_doubles(group.get(), "comoment", std::span<const double>(full.data(), full.size()));
+}
+
+} // namespace
+
+void write_snapshot(const std::filesystem::path& file_path, const Snapshot& s) {
+  hdf5::File file = hdf5::File::create(file_path);
+  hdf5::write_attribute(file.id(), "format_version", format_version);
+  hdf5::write_attribute(file.id(), "producer", "sluice");
+  hdf5::write_attribute(file.id(), "model_name", s.model_name);
+  hdf5::write_attribute(file.id(), "version", s.version);
+  write_model(file.id(), s);
+  {
+    hdf5::GroupHandle pipeline = hdf5::create_group(file.id(), "pipeline");
+    hdf5::write_attribute(pipeline.get(), "spec", s.pipeline_json);
+  }
+  {
+    hdf5::GroupHandle metrics = hdf5::create_group(file.id(), "metrics");
+    hdf5::write_attribute(metrics.get(), "rmse", s.rmse);
+    hdf5::write_attribute(metrics.get(), "r2", s.r2);
+    hdf5::write_attribute(metrics.get(), "num_rows", s.num_rows);
+    hdf5::write_attribute(metrics.get(), "num_dropped_rows", s.num_dropped_rows);
+    hdf5::write_attribute(metrics.get(), "num_partitions",
+                          static_cast<std::int64_t>(s.partitions.size()));
+    hdf5::write_attribute(metrics.get(), "num_skipped_partitions",
+                          static_cast<std::int64_t>(s.skipped.size()));
+  }
+  write_lineage(file.id(), s);
+  write_statistics(file.id(), s.statistics);
+  file.flush();
+  file.close();
+}
+
+Snapshot read_snapshot(const std::filesystem::path& file_path) {
+  try {
+    hdf5::File file = hdf5::File::open_read(file_path);
+    Snapshot s;
+    std::int64_t version = hdf5::read_int64_attribute(file.id(), "format_version");
+    if (version != format_version) {
+      throw DataError(fmt::format("snapshot {} has format_version {}, this Sluice reads {}",
+                                  file_path, version, format_version));
+    }
+    s.model_name = hdf5::read_string_attribute(file.id(), "model_name");
+    s.version = hdf5::read_int64_attribute(file.id(), "version");
+    hdf5::GroupHandle model = hdf5::open_group(file.id(), "model");
+    s.model_kind = hdf5::read_string_attribute(model.get(), "kind");
+    s.label = hdf5::read_string_attribute(model.get(), "label");
+    s.alpha = hdf5::read_double_attribute(model.get(), "alpha");
+    s.fit_intercept = hdf5::read_int64_attribute(model.get(), "fit_intercept") != 0;
+    s.feature_names = hdf5::read_strings(model.get(), "feature_names");
+    std::vector<double> coefficients = hdf5::read_doubles(model.get(), "coefficients");
+    s.coefficients = Eigen::Map<Eigen::VectorXd>(coefficients.data(),
+                                                 static_cast<Eigen::Index>(coefficients.size()));
+    s.intercept = hdf5::read_scalar(model.get(), "intercept");
+    hdf5::GroupHandle pipeline = hdf5::open_group(file.id(), "pipeline");
+    s.pipeline_json = hdf5::read_string_attribute(pipeline.get(), "spec");
+    hdf5::GroupHandle metrics = hdf5::open_group(file.id(), "metrics");
+    s.rmse = hdf5::read_double_attribute(metrics.get(), "rmse");
+    s.r2 = hdf5::read_double_attribute(metrics.get(), "r2");
+    s.num_rows = hdf5::read_int64_attribute(metrics.get(), "num_rows");
+    s.num_dropped_rows = hdf5::read_int64_attribute(metrics.get(), "num_dropped_rows");
+    hdf5::GroupHandle lineage = hdf5::open_group(file.id(), "lineage");
+    s.job_text = hdf5::read_string_attribute(lineage.get(), "job_toml");
+    s.sluice_version = hdf5::read_string_attribute(lineage.get(), "sluice_version");
+    s.num_ranks = hdf5::read_int64_attribute(lineage.get(), "num_ranks");
+    s.threads_per_rank = hdf5::read_int64_attribute(lineage.get(), "threads_per_rank");
+    s.created_utc = hdf5::read_string_attribute(lineage.get(), "created_utc");
+    s.lake_root = hdf5::read_string_attribute(lineage.get(), "lake");
+    hdf5::GroupHandle partitions = hdf5::open_group(lineage.get(), "partitions");
+    auto paths = hdf5::read_strings(partitions.get(), "path");
+    auto rows = hdf5::read_int64s(partitions.get(), "rows");
+    auto checksums = hdf5::read_strings(partitions.get(), "checksum");
+    auto keys = hdf5::read_strings(partitions.get(), "keys");
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      s.partitions.push_back({paths[i], rows.at(i), checksums.at(i), keys.at(i)});
+    }
+    hdf5::GroupHandle skipped = hdf5::open_group(lineage.get(), "skipped");
+    auto skipped_paths = hdf5::read_strings(skipped.get(), "path");
+    auto reasons = hdf5::read_strings(skipped.get(), "reason");
+    for (std::size_t i = 0; i < skipped_paths.size(); ++i) {
+      s.skipped.push_back({skipped_paths[i], reasons.at(i)});
+    }
+    hdf5::GroupHandle statistics = hdf5::open_group(file.id(), "statistics");
+    const auto k = static_cast<Eigen::Index>(s.feature_names.size() + 1);
+    s.statistics = model::SufficientStats::empty(k);
+    s.statistics.count = hdf5::read_int64_attribute(statistics.get(), "count");
+    auto mean = hdf5::read_doubles(statistics.get(), "mean");
+    auto comoment = hdf5::read_doubles(statistics.get(), "comoment");
+    if (static_cast<Eigen::Index>(mean.size()) != k ||
+        static_cast<Eigen::Index>(comoment.size()) != k * k ||
+        s.coefficients.size() != k - 1) {
+      throw DataError(fmt::format("snapshot {}: inconsistent model sizes", file_path));
+    }
+    s.statistics.mean = Eigen::Map<Eigen::VectorXd>(mean.data(), k);
+    s.statistics.comoment = Eigen::Map<Eigen::MatrixXd>(comoment.data(), k, k);
+    return s;
+  } catch (const hdf5::Error& error) {
+    throw DataError(fmt::format("{} is not a readable Sluice snapshot: {}", file_path, error.what()));
+  }
+}
+
+double predict(const Snapshot& snapshot, const Eigen::Ref<const Eigen::VectorXd>& features) {
+  return snapshot.intercept + snapshot.coefficients.dot(features);
+}
+
+} // namespace sluice::snapshot

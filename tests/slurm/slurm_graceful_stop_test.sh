@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Sends USR1 to a running sbatch job, expects sluice to stop with a checkpoint, the job to requeue and resume, and the result to match an uninterrupted run bit for bit.
+#
+# Usage: slurm_graceful_stop_test.sh SLUICE_EXE [mpirun|srun]
+# Exit 77 (skip) only without root or without Slurm installed. Fails if sluice does not stop
+# with status 75 on USR1, if the job is not requeued, or if the models differ.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/slurm_test_lib.sh"
+
+sluice=${1:-}
+launcher=${2:-mpirun}
+require_slurm_or_skip
+require_sluice "$sluice"
+sluice=$(realpath "$sluice")
+case $launcher in
+  mpirun) script=$SLURM_TEST_CLUSTER/sluice-run.sbatch ;;
+  srun) script=$SLURM_TEST_CLUSTER/sluice-run-srun.sbatch ;;
+  *) fail "launcher must be mpirun or srun" ;;
+esac
+
+start_cluster
+# Enough partitions that a stop lands between them, and small read blocks so the run lasts
+# seconds rather than milliseconds (the tunables below are for a 2-core machine).
+partitions=${SLURM_TEST_PARTITIONS:-16}
+rows=${SLURM_TEST_ROWS:-200000}
+block_rows=${SLURM_TEST_BLOCK_ROWS:-64}
+say "generating a lake: $partitions partitions x $rows rows"
+timeout 300 "$sluice" gen --out "$WORK/lake" --partitions "$partitions" --rows "$rows" --features 6 \
+  --seed 11 --job "$WORK/job.toml" --registry "$WORK/registry" --name stopped >"$WORK/gen.out" 2>&1 ||
+  fail "sluice gen failed: $(tail -n 5 "$WORK/gen.out")"
+grep -Eq '^[[:space:]]*block_rows[[:space:]]*=' "$WORK/job.toml" ||
+  fail "generated job file has no block_rows line to shrink"
+sed -i -E "s/^([[:space:]]*block_rows[[:space:]]*=).*/\1 $block_rows/" "$WORK/job.toml"
+# The reference: the same job under another name (so it has its own checkpoint and versions).
+sed -E 's/^([[:space:]]*name[[:space:]]*=).*/\1 "reference"/' "$WORK/job.toml" >"$WORK/job-reference.toml"
+grep -q '"reference"' "$WORK/job-reference.toml" || fail "could not rename the reference job"
+
+export SLUICE_BIN=$sluice SLUICE_PROGRESS_SECONDS=0.2
+
+say "submitting the job to interrupt ($(basename "$script"), -n 2)"
+jobid=$(timeout 30 sbatch --parsable -n 2 --time=15 --output="$WORK/stopped.out" \
+  "$script" "$WORK/job.toml") || fail "sbatch failed"
+jobid=${jobid%%;*}
+# Signal only once sluice is reading partitions: its progress line says so.
+wait_for_line "$WORK/stopped.out" '^\[sluice\] progress: ' 120 ||
+  fail "no progress line from sluice within 120 s (job $jobid: $(job_field "$jobid" JobState))"
+say "job $jobid is reading partitions: $(grep -m1 '^\[sluice\] progress: ' "$WORK/stopped.out")"
+timeout 10 scancel --signal=USR1 --batch "$jobid" || fail "scancel --signal=USR1 failed"
+say "sent USR1 to the batch shell of job $jobid"
+
+state=$(wait_job_done "$jobid" 300) || fail "job $jobid did not finish: $state"
+cat "$WORK/stopped.out"
+[[ $state == COMPLETED ]] || fail "job $jobid ended $state (ExitCode $(job_field "$jobid" ExitCode))"
+[[ $(job_field "$jobid" ExitCode) == 0:0 ]] || fail "job $jobid ExitCode $(job_field "$jobid" ExitCode)"
+grep -q 'SIGUSR1 received' "$WORK/stopped.out" || fail "the batch shell never saw USR1"
+grep -q 'sluice exited with status 75' "$WORK/stopped.out" ||
+  fail "sluice did not stop with status 75 (stopped with a checkpoint) after USR1; the job ran through or failed"
+restarts=$(job_field "$jobid" Restarts)
+((restarts >= 1)) || fail "job $jobid was not requeued (Restarts=$restarts)"
+grep -q "requeued job $jobid" "$WORK/stopped.out" || fail "no requeue message in the job output"
+grep -q 'resuming: ' "$WORK/stopped.out" || fail "the rerun did not resume from the checkpoint"
+[[ ! -e $WORK/registry/stopped/.checkpoint.json ]] || fail "checkpoint left behind after publishing"
+stopped=$(check_published "$WORK/registry" stopped 2)
+[[ $(basename "$stopped") == v000001.h5 ]] || fail "the interrupted job published $stopped, not v000001.h5"
+
+say "submitting the uninterrupted reference run"
+rc=0
+timeout 300 sbatch --wait --parsable -n 2 --time=15 --output="$WORK/reference.out" \
+  "$script" "$WORK/job-reference.toml" >"$WORK/reference.jobid" || rc=$?
+((rc == 0)) || fail "reference job exited with $rc"
+grep -q 'sluice exited with status 75' "$WORK/reference.out" && fail "the reference run was interrupted"
+reference=$(check_published "$WORK/registry" reference 2)
+
+say "comparing $stopped with $reference"
+timeout 60 /usr/bin/python3 - "$stopped" "$reference" <<'PY' || fail "models differ"
+import sys
+import h5py
+
+def model(path):
+    with h5py.File(path, "r") as f:
+        c, i = f["/model/coefficients"], f["/model/intercept"]
+        return (c.dtype.str, c.shape, c[...].tobytes()), (i.dtype.str, i.shape, i[...].tobytes())
+
+a, b = model(sys.argv[1]), model(sys.argv[2])
+for what, x, y in zip(("coefficients", "intercept"), a, b):
+    if x != y:
+        print(f"{what} differ: {x!r} vs {y!r}")
+        sys.exit(1)
+    print(f"{what}: identical ({len(x[2])} bytes)")
+PY
+say "PASS: job $jobid stopped on USR1, requeued ($restarts restart(s)), resumed and published the same bits as the reference"

@@ -1,4 +1,5 @@
 # Shared by the Sluice sbatch scripts (sourced, not run): settings, launch, graceful stop, requeue.
+# shellcheck shell=bash
 #
 # The sbatch scripts find this file through $SLUICE_SLURM_LIB, the directory of the submitted
 # script, or $SLURM_SUBMIT_DIR/cluster/slurm. Settings (environment, all optional):
@@ -137,10 +138,10 @@ sluice_launch() {
     fi
     if ((rc > 128 && _sluice_signals != before)); then
       # The child may have exited just as the trap ran; bash kept its status for this wait.
-      wait "$_sluice_child" 2>/dev/null && rc=0 || {
-        local r=$?
-        ((r != 127)) && rc=$r
-      }
+      local again=0
+      wait "$_sluice_child" 2>/dev/null || again=$?
+      # 127: that status was already collected above, so rc is right as it is.
+      if ((again != 127)); then rc=$again; fi
     fi
     break
   done
@@ -173,7 +174,7 @@ sluice_launch() {
 # slurmctld lists no step and, on this node, no step daemon's socket is left in slurmd's spool
 # directory (where that cannot be read, wait SLUICE_STEP_GRACE seconds, default 5, instead).
 _sluice_wait_steps_gone() {
-  local i steps spool busy f step
+  local i spool busy f step
   spool=$(timeout 10 scontrol show config 2>/dev/null | sed -n 's/^SlurmdSpoolDir *= *//p')
   spool=${spool//%n/${SLURMD_NODENAME:-$(hostname -s)}}
   spool=${spool//%h/$(hostname -s)}
@@ -193,7 +194,7 @@ _sluice_wait_steps_gone() {
     [[ -z $busy ]] && return 0
     sleep 0.5
   done
-  sluice_log "warning: job steps still present after 60 s:$(echo " $busy")"
+  sluice_log "warning: job steps still present after 60 s:$busy"
 }
 
 # Requeues this job (same id, same options) or, where that is refused, submits a copy of the
@@ -239,6 +240,7 @@ _sluice_continue() {
 # start again. `scontrol update jobid=ID StartTime=now` lifts that, but only once the job is
 # PENDING, which is after this script has been ended; so a detached helper waits for that.
 _sluice_clear_requeue_delay() {
+  # shellcheck disable=SC2016 # the helper expands its own variables
   setsid -f bash -c '
     for ((i = 0; i < 240; i++)); do
       state=$(timeout 10 squeue -h -j "$1" -o %T 2>/dev/null) || state=

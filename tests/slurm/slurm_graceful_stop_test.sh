@@ -23,7 +23,7 @@ start_cluster
 # seconds rather than milliseconds (the tunables below are for a 2-core machine).
 partitions=${SLURM_TEST_PARTITIONS:-16}
 rows=${SLURM_TEST_ROWS:-200000}
-block_rows=${SLURM_TEST_BLOCK_ROWS:-64}
+block_rows=${SLURM_TEST_BLOCK_ROWS:-4}
 say "generating a lake: $partitions partitions x $rows rows"
 timeout 300 "$sluice" gen --out "$WORK/lake" --partitions "$partitions" --rows "$rows" --features 6 \
   --seed 11 --job "$WORK/job.toml" --registry "$WORK/registry" --name stopped >"$WORK/gen.out" 2>&1 ||

@@ -1,4 +1,5 @@
 # Helpers shared by the Slurm test scripts (sourced): skip rules, a private cluster, job polling.
+# shellcheck shell=bash
 #
 # Each test runs its own single-node Slurm in a fresh work dir on ports of its own, so it neither
 # sees nor disturbs a cluster started with local-slurm.sh's defaults.

@@ -39,8 +39,13 @@ RidgeFit RidgeTrainer::fit(const SufficientStats& stats) const {
   Eigen::MatrixXd scaled = scale.asDiagonal() * system * scale.asDiagonal();
   Eigen::LDLT<Eigen::MatrixXd> ldlt(scaled);
   fit.rcond = d == 0 ? 1.0 : ldlt.rcond();
+  // An exactly singular matrix can leave a zero pivot and a NaN estimate: test the pivots too,
+  // and write the comparisons so that NaN counts as singular.
+  const Eigen::VectorXd pivots = ldlt.vectorD();
+  const double pivot_ratio = d == 0 ? 1.0 : pivots.minCoeff() / pivots.maxCoeff();
+  const bool is_well_posed = fit.rcond >= singular_rcond && pivot_ratio >= singular_rcond;
   if (ldlt.info() != Eigen::Success || !ldlt.isPositive() ||
-      (options_.alpha == 0.0 && fit.rcond < singular_rcond)) {
+      (options_.alpha == 0.0 && !is_well_posed)) {
     fit.status = FitStatus::singular;
     return fit;
   }

@@ -35,7 +35,8 @@ munge_key=/etc/munge/munge.key
 munge_run=/run/munge
 munge_pidfile=$munge_run/munged.pid
 # Marks a munged that this script started, so `stop` never ends one that someone else runs.
-munge_marker=$workdir/run/munged.started-here
+# It is shared by every cluster on the machine: the last one to stop ends it.
+munge_marker=$munge_run/started-by-local-slurm
 
 log() { echo "local-slurm: $*" >&2; }
 die() {
@@ -46,16 +47,36 @@ die() {
 # Every client call is bounded: a wedged slurmctld must not hang a test run.
 sctl() { timeout 10 "$@"; }
 
+# The pid in a pid file, or nothing; a daemon may remove its file at any moment.
+pid_of() { # pidfile
+  cat "$1" 2>/dev/null || true
+}
+
 pid_alive() { # pidfile
-  [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null
+  local pid
+  pid=$(pid_of "$1")
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# Whether a live (not zombie) process has this exact name; nothing here reaps orphans.
+# shellcheck disable=SC2009 # pgrep cannot leave zombies out
+running_named() { # name
+  ps -C "$1" -o stat= 2>/dev/null | grep -qv '^Z'
 }
 
 munge_ok() {
   timeout 5 munge -n 2>/dev/null | timeout 5 unmunge >/dev/null 2>&1
 }
 
+# Our slurmctld: its pid is alive and it answers. The answer alone is not enough, since another
+# cluster may listen on the same port.
 ctld_ok() {
-  [[ -f $conf ]] && SLURM_CONF=$conf sctl scontrol ping 2>/dev/null | grep -q 'is UP'
+  pid_alive "$workdir/run/slurmctld.pid" && [[ -f $conf ]] &&
+    SLURM_CONF=$conf sctl scontrol ping 2>/dev/null | grep -q 'is UP'
+}
+
+port_in_use() { # port
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 # Node state in sinfo's long form ("idle", "mixed", "allocated", "down", "drained", ...).
@@ -174,6 +195,7 @@ do_start() {
   write_conf
 
   if ! pid_alive "$workdir/run/slurmctld.pid"; then
+    port_in_use "$port" && die "port $port is taken by another process (another cluster?); set SLUICE_SLURM_PORT"
     # slurmctld daemonises itself; the pid file tells us where it went.
     timeout 30 slurmctld -f "$conf" || {
       show_logs
@@ -181,6 +203,7 @@ do_start() {
     }
   fi
   if ! pid_alive "$workdir/run/slurmd-localhost.pid"; then
+    port_in_use $((port + 1)) && die "port $((port + 1)) is taken by another process; set SLUICE_SLURM_PORT"
     # -N: the machine's hostname is not "localhost", the node name in the config.
     timeout 30 slurmd -f "$conf" -N localhost || {
       show_logs
@@ -205,41 +228,52 @@ do_start() {
   echo "export SLURM_CONF=$conf"
 }
 
-wait_gone() { # pidfile seconds
-  local pidfile=$1 secs=$2 pid i
-  [[ -s $pidfile ]] || return 0
-  pid=$(cat "$pidfile")
+# Waits for a process to end (a zombie counts as ended), then kills it if it has not.
+wait_gone() { # pid seconds what
+  local pid=$1 secs=$2 i
+  [[ -n $pid ]] || return 0
   for ((i = 0; i < secs * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    [[ $(ps -p "$pid" -o stat= 2>/dev/null) =~ ^[^Z] ]] || return 0
     sleep 0.1
   done
-  log "pid $pid ($pidfile) still alive after ${secs}s; killing it"
+  log "$3 (pid $pid) still alive after ${secs}s; killing it"
   kill -KILL "$pid" 2>/dev/null || true
 }
 
 do_stop() {
+  local ctld_pid slurmd_pid munged_pid
+  ctld_pid=$(pid_of "$workdir/run/slurmctld.pid")
+  slurmd_pid=$(pid_of "$workdir/run/slurmd-localhost.pid")
   if [[ -f $conf ]] && pid_alive "$workdir/run/slurmctld.pid"; then
-    # Stops slurmctld and every registered slurmd, saving state first.
+    # Stops slurmctld and every registered slurmd, saving state first. Sent only while our
+    # slurmctld is alive, since only then is it the one listening on the configured port.
     SLURM_CONF=$conf sctl scontrol shutdown >/dev/null 2>&1 || true
+    wait_gone "$ctld_pid" 15 slurmctld
   fi
   # A slurmd that never registered ignores `scontrol shutdown`; end it by its own pid.
   if pid_alive "$workdir/run/slurmd-localhost.pid"; then
-    wait_gone "$workdir/run/slurmd-localhost.pid" 5
+    wait_gone "$slurmd_pid" 5 slurmd
   fi
   if pid_alive "$workdir/run/slurmctld.pid"; then
-    kill -TERM "$(cat "$workdir/run/slurmctld.pid")" 2>/dev/null || true
-    wait_gone "$workdir/run/slurmctld.pid" 15
+    kill -TERM "$ctld_pid" 2>/dev/null || true
+    wait_gone "$ctld_pid" 15 slurmctld
   fi
   if pid_alive "$workdir/run/slurmd-localhost.pid"; then
-    kill -TERM "$(cat "$workdir/run/slurmd-localhost.pid")" 2>/dev/null || true
-    wait_gone "$workdir/run/slurmd-localhost.pid" 10
+    kill -TERM "$slurmd_pid" 2>/dev/null || true
+    wait_gone "$slurmd_pid" 10 slurmd
   fi
   if [[ -f $munge_marker ]]; then
-    if pid_alive "$munge_pidfile"; then
-      kill -TERM "$(cat "$munge_pidfile")" 2>/dev/null || true
-      wait_gone "$munge_pidfile" 5
+    if running_named slurmctld || running_named slurmd; then
+      # munged is shared by every cluster on this machine; another one still needs it.
+      log "leaving munged running: other Slurm daemons on this machine still use it"
+    else
+      munged_pid=$(pid_of "$munge_pidfile")
+      if [[ -n $munged_pid ]] && kill -0 "$munged_pid" 2>/dev/null; then
+        kill -TERM "$munged_pid" 2>/dev/null || true
+        wait_gone "$munged_pid" 5 munged
+      fi
+      rm -f "$munge_marker"
     fi
-    rm -f "$munge_marker"
   fi
   log "stopped ($workdir)"
 }
@@ -247,13 +281,13 @@ do_stop() {
 do_status() {
   local rc=0
   if ctld_ok; then
-    echo "slurmctld: up (pid $(cat "$workdir/run/slurmctld.pid" 2>/dev/null || echo '?'), port $port)"
+    echo "slurmctld: up (pid $(pid_of "$workdir/run/slurmctld.pid"), port $port)"
   else
     echo "slurmctld: down"
     rc=3
   fi
   if pid_alive "$workdir/run/slurmd-localhost.pid"; then
-    echo "slurmd: up (pid $(cat "$workdir/run/slurmd-localhost.pid"))"
+    echo "slurmd: up (pid $(pid_of "$workdir/run/slurmd-localhost.pid"))"
   else
     echo "slurmd: down"
     rc=3

@@ -22,7 +22,7 @@ start_cluster
 # Enough partitions that a stop lands between them, and small read blocks so the run lasts
 # seconds rather than milliseconds (the tunables below are for a 2-core machine).
 partitions=${SLURM_TEST_PARTITIONS:-16}
-rows=${SLURM_TEST_ROWS:-200000}
+rows=${SLURM_TEST_ROWS:-100000}
 block_rows=${SLURM_TEST_BLOCK_ROWS:-4}
 say "generating a lake: $partitions partitions x $rows rows"
 timeout 300 "$sluice" gen --out "$WORK/lake" --partitions "$partitions" --rows "$rows" --features 6 \
@@ -64,10 +64,13 @@ stopped=$(check_published "$WORK/registry" stopped 2)
 [[ $(basename "$stopped") == v000001.h5 ]] || fail "the interrupted job published $stopped, not v000001.h5"
 
 say "submitting the uninterrupted reference run"
-rc=0
-timeout 300 sbatch --wait --parsable -n 2 --time=15 --output="$WORK/reference.out" \
-  "$script" "$WORK/job-reference.toml" >"$WORK/reference.jobid" || rc=$?
-((rc == 0)) || fail "reference job exited with $rc"
+# Polled rather than `sbatch --wait`, which checks only every few tens of seconds.
+refid=$(timeout 30 sbatch --parsable -n 2 --time=15 --output="$WORK/reference.out" \
+  "$script" "$WORK/job-reference.toml") || fail "sbatch failed"
+refid=${refid%%;*}
+state=$(wait_job_done "$refid" 300) || fail "reference job $refid did not finish: $state"
+[[ $state == COMPLETED && $(job_field "$refid" ExitCode) == 0:0 ]] ||
+  fail "reference job $refid ended $state (ExitCode $(job_field "$refid" ExitCode))"
 grep -q 'sluice exited with status 75' "$WORK/reference.out" && fail "the reference run was interrupted"
 reference=$(check_published "$WORK/registry" reference 2)
 

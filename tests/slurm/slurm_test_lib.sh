@@ -37,13 +37,32 @@ require_sluice() { # path
 # As root Open MPI otherwise prints a warning, runs nothing and exits 0.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
+port_in_use() { # port
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Prints a port P such that P and P+1 are both free.
+pick_ports() {
+  local i p
+  for ((i = 0; i < 200; i++)); do
+    p=$((20000 + (RANDOM % 10000) * 2))
+    if ! port_in_use "$p" && ! port_in_use $((p + 1)); then
+      echo "$p"
+      return 0
+    fi
+  done
+  return 1
+}
+
 # Creates $WORK, starts the cluster and arranges for both to go away on exit (the work dir is
-# kept after a failure, for its logs).
+# kept after a failure, for its logs, or when SLURM_TEST_KEEP is set).
 start_cluster() {
   WORK=$(mktemp -d /tmp/sluice-slurm-test.XXXXXX)
   SLURM_DIR=$WORK/slurm
-  # Away from the default 6817/6818 so a developer's cluster can keep running.
-  export SLUICE_SLURM_PORT=${SLUICE_TEST_SLURM_PORT:-6917}
+  # A free pair of ports of its own, so neither a developer's cluster on 6817/6818 nor a test
+  # run by another CTest invocation at the same time is talked to by mistake.
+  export SLUICE_SLURM_PORT=${SLUICE_TEST_SLURM_PORT:-$(pick_ports)}
+  [[ -n $SLUICE_SLURM_PORT ]] || fail "no free port pair for slurmctld/slurmd"
   export SLURM_CONF=$SLURM_DIR/slurm.conf
   trap on_exit EXIT
   say "starting Slurm in $SLURM_DIR (port $SLUICE_SLURM_PORT)"
@@ -69,7 +88,8 @@ on_exit() {
     timeout 60 "$SLURM_TEST_CLUSTER/local-slurm.sh" stop "$SLURM_DIR" >/dev/null 2>&1 ||
       echo "warning: local-slurm.sh stop failed" >&2
   fi
-  if ((rc == 0)) && [[ -n ${WORK:-} && -d $WORK ]]; then
+  # SLURM_TEST_KEEP=1 keeps the work dir (job outputs, daemon logs) after a pass too.
+  if ((rc == 0)) && [[ -n ${WORK:-} && -d $WORK && -z ${SLURM_TEST_KEEP:-} ]]; then
     rm -rf -- "$WORK"
   fi
   exit "$rc"

@@ -85,6 +85,7 @@ def plot_scaling(rows, path):
         "XᵀX rankUpdate, threads": [r for r in rows if r["system"] == "xtx"],
     }
     fig, ax = plt.subplots(figsize=(7, 5))
+    all_cores = sorted({r["ranks"] * r["threads"] for pts in series.values() for r in pts})
     for name, pts in series.items():
         pts = sorted(pts, key=lambda r: r["ranks"] * r["threads"])
         if not pts:
@@ -94,6 +95,8 @@ def plot_scaling(rows, path):
         line, = ax.plot(cores, ys, marker="o", label=name)
         if cores[0] == 1:  # ideal linear scaling from the one-core point
             ax.plot(cores, [ys[0] * c for c in cores], ls=":", color=line.get_color())
+    if all_cores:
+        ax.set_xticks(all_cores)
     ax.set_xlabel("cores used (ranks x threads)")
     ax.set_ylabel("million rows/s")
     ax.set_title("Scaling (dotted: linear from 1 core)")
@@ -135,6 +138,7 @@ def main():
     p.add_argument("--features", type=int, default=32)
     a = p.parse_args()
 
+    os.makedirs(a.out, exist_ok=True)
     rows = load_rows(a.rows)
     write_csv(rows, os.path.join(a.out, "results.csv"))
     plot_systems(rows, os.path.join(a.out, "rows_per_s.png"))

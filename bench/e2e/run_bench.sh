@@ -307,7 +307,7 @@ if ((skip_peers == 0)); then
     "$py" "$here/peer_dask.py" --lake "$lake" --alpha "$alpha" --reps "$reps" \
     --workers "$max_procs" --block-rows "$block_rows"
   run_logged sklearn env OPENBLAS_NUM_THREADS="$max_procs" OMP_NUM_THREADS="$max_procs" \
-    "$py" "$here/peer_sklearn.py" --lake "$lake" --alpha "$alpha" --reps 2
+    "$py" "$here/peer_sklearn.py" --lake "$lake" --alpha "$alpha" --reps "$reps"
 fi
 
 # ---------------------------------------------------------------- peak memory per rank

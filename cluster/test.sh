@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Quick start 2: install dependencies, build, and run every test (unit, MPI at 1/2/4 ranks, CLI, Slurm).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash cluster/setup.sh
+bash cluster/build.sh
+cd build
+# Each MPI test oversubscribes up to 4 ranks on 2 cores; Slurm tests run alone (RUN_SERIAL).
+GTEST_COLOR=no ctest --output-on-failure --timeout 600 -j "$(nproc)" "$@"

@@ -73,3 +73,20 @@ TEST(BlockAccumulatorTest, add_block_drops_nonfinite_rows_when_asked) {
   EXPECT_EQ(report.num_rows, 2);
   EXPECT_LT((stats.mean - kept.colwise().mean().transpose()).norm(), 1e-14);
 }
+
+TEST(BlockAccumulatorTest, add_block_bits_do_not_depend_on_buffer_alignment) {
+  // Vectorised reductions may split work by address alignment; the statistics must not.
+  Eigen::MatrixXd data = Eigen::MatrixXd::Random(5001, 7);
+  std::vector<SufficientStats> results;
+  for (std::size_t offset = 0; offset < 4; ++offset) {
+    std::vector<double> storage(static_cast<std::size_t>(data.size()) + offset);
+    std::copy_n(data.data(), data.size(), storage.begin() + static_cast<std::ptrdiff_t>(offset));
+    BlockAccumulator accumulator(7, {});
+    accumulator.add_block(storage.data() + offset, data.rows(), data.rows());
+    results.push_back(accumulator.stats());
+  }
+  for (std::size_t offset = 1; offset < 4; ++offset) {
+    EXPECT_EQ(results[offset].mean, results[0].mean) << "offset " << offset;
+    EXPECT_EQ(results[offset].comoment, results[0].comoment) << "offset " << offset;
+  }
+}

@@ -132,7 +132,8 @@ for ((c = 2; c <= max_procs; c *= 2)); do counts+=("$c"); done
 if [[ -z $limits_dir ]]; then
   if [[ $native == auto ]]; then
     native=off
-    if grep -qs -- '-march=native' "$root/build/CMakeCache.txt"; then native=on; fi
+    # The flags the main build really compiles with, not its option help strings.
+    if grep -qs -- '-march=native' "$root/build/compile_commands.json"; then native=on; fi
   fi
   limits_dir=$root/build/bench-limits-$native
   nflag=OFF

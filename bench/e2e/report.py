@@ -71,7 +71,8 @@ def plot_systems(rows, path):
     ax.set_yticks(range(len(data)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("million rows/s (best of repetitions)")
-    ax.set_title("Rows/s per system (blue: sluice wall, light: sluice own timer, grey: limits, orange: peers)")
+    ax.set_title("Rows/s per system\nblue: sluice (wall), light blue: sluice (own timer), grey: limits, orange: peers",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

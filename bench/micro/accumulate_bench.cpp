@@ -52,12 +52,7 @@ BENCHMARK(BM_add_block)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 BENCHMARK(BM_eigen_rank_update)
-    ->ArgName("d")
-    ->Arg(8)
-    ->Arg(32)
-    ->Arg(128)
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
+    ->ArgNames({"d"})->ArgsProduct({{8, 32, 128}})->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 } // namespace
 } // namespace sluice::bench

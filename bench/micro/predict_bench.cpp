@@ -51,19 +51,9 @@ void BM_predict_block_gemv(benchmark::State& state) {
 }
 
 BENCHMARK(BM_predict_rows)
-    ->ArgName("d")
-    ->Arg(8)
-    ->Arg(32)
-    ->Arg(128)
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
+    ->ArgNames({"d"})->ArgsProduct({{8, 32, 128}})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_predict_block_gemv)
-    ->ArgName("d")
-    ->Arg(8)
-    ->Arg(32)
-    ->Arg(128)
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
+    ->ArgNames({"d"})->ArgsProduct({{8, 32, 128}})->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 } // namespace
 } // namespace sluice::bench

@@ -8,17 +8,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/slurm_test_lib.sh"
 
-sluice=${1:-}
-launcher=${2:-mpirun}
 ranks=${3:-2}
-require_slurm_or_skip
-require_sluice "$sluice"
-sluice=$(realpath "$sluice")
-case $launcher in
-  mpirun) script=$SLURM_TEST_CLUSTER/sluice-run.sbatch ;;
-  srun) script=$SLURM_TEST_CLUSTER/sluice-run-srun.sbatch ;;
-  *) fail "launcher must be mpirun or srun" ;;
-esac
+prepare_sluice_test "${1:-}" "${2:-mpirun}"
 
 start_cluster
 say "generating a lake"

@@ -156,3 +156,18 @@ with h5py.File(sys.argv[1], "r") as f:
 EOF
   echo "$snap"
 }
+
+# Shared start of the sluice-on-Slurm tests: checks prerequisites, resolves the sluice binary into
+# $sluice and the batch script for the launcher (mpirun or srun) into $script.
+prepare_sluice_test() {
+  sluice=${1:-}
+  launcher=${2:-mpirun}
+  require_slurm_or_skip
+  require_sluice "$sluice"
+  sluice=$(realpath "$sluice")
+  case $launcher in
+    mpirun) script=$SLURM_TEST_CLUSTER/sluice-run.sbatch ;;
+    srun) script=$SLURM_TEST_CLUSTER/sluice-run-srun.sbatch ;;
+    *) fail "launcher must be mpirun or srun" ;;
+  esac
+}

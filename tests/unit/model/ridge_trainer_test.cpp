@@ -1,6 +1,8 @@
 // Tests of RidgeTrainer against dense least-squares solves and closed forms.
 #include "sluice/model/ridge_trainer.hpp"
 
+#include "direct_stats.hpp"
+
 #include <Eigen/Dense>
 #include <gtest/gtest.h>
 
@@ -11,12 +13,7 @@ namespace {
 SufficientStats stats_of(const Eigen::MatrixXd& x, const Eigen::VectorXd& y) {
   Eigen::MatrixXd z(x.rows(), x.cols() + 1);
   z << x, y;
-  SufficientStats s = SufficientStats::empty(z.cols());
-  s.count = z.rows();
-  s.mean = z.colwise().mean().transpose();
-  Eigen::MatrixXd centred = z.rowwise() - s.mean.transpose();
-  s.comoment = centred.transpose() * centred;
-  return s;
+  return sluice::testing_support::direct_stats(z);
 }
 
 double relative_error(const Eigen::VectorXd& a, const Eigen::VectorXd& b) {

@@ -1,24 +1,14 @@
 // Tests of SufficientStats: merging equals computing on the concatenation; serialisation is exact.
 #include "sluice/model/sufficient_stats.hpp"
 
+#include "direct_stats.hpp"
 #include "sluice/error.hpp"
 
 #include <gtest/gtest.h>
 
 using sluice::model::SufficientStats;
 
-namespace {
-
-SufficientStats direct(const Eigen::MatrixXd& rows) {
-  SufficientStats s = SufficientStats::empty(rows.cols());
-  s.count = rows.rows();
-  s.mean = rows.colwise().mean().transpose();
-  Eigen::MatrixXd centred = rows.rowwise() - s.mean.transpose();
-  s.comoment = centred.transpose() * centred;
-  return s;
-}
-
-} // namespace
+using sluice::testing_support::direct_stats;
 
 TEST(SufficientStatsTest, merge_equals_statistics_of_concatenated_rows) {
   Eigen::MatrixXd rows = Eigen::MatrixXd::Random(300, 4);
@@ -26,9 +16,9 @@ TEST(SufficientStatsTest, merge_equals_statistics_of_concatenated_rows) {
   SufficientStats merged = SufficientStats::empty(4);
   for (Eigen::Index start : {0, 7, 150}) {
     const Eigen::Index end = start == 0 ? 7 : (start == 7 ? 150 : 300);
-    merged.merge(direct(rows.middleRows(start, end - start)));
+    merged.merge(direct_stats(rows.middleRows(start, end - start)));
   }
-  SufficientStats expected = direct(rows);
+  SufficientStats expected = direct_stats(rows);
   EXPECT_EQ(merged.count, 300);
   EXPECT_LT((merged.mean - expected.mean).norm() / expected.mean.norm(), 1e-15);
   Eigen::MatrixXd full = merged.comoment.selfadjointView<Eigen::Lower>();
@@ -38,7 +28,7 @@ TEST(SufficientStatsTest, merge_equals_statistics_of_concatenated_rows) {
 }
 
 TEST(SufficientStatsTest, merge_with_empty_is_identity) {
-  SufficientStats a = direct(Eigen::MatrixXd::Random(10, 3));
+  SufficientStats a = direct_stats(Eigen::MatrixXd::Random(10, 3));
   SufficientStats copy = a;
   a.merge(SufficientStats::empty(3));
   EXPECT_EQ(a.count, copy.count);
@@ -50,7 +40,7 @@ TEST(SufficientStatsTest, merge_with_empty_is_identity) {
 }
 
 TEST(SufficientStatsTest, buffer_round_trip_is_bitwise) {
-  SufficientStats a = direct(Eigen::MatrixXd::Random(50, 5));
+  SufficientStats a = direct_stats(Eigen::MatrixXd::Random(50, 5));
   auto buffer = a.to_buffer();
   ASSERT_EQ(buffer.size(), SufficientStats::buffer_size(5));
   SufficientStats b = SufficientStats::from_buffer(buffer, 5);

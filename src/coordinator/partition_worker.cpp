@@ -7,6 +7,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <exception>
 
 namespace sluice::coordinator {
 
@@ -42,6 +43,59 @@ PartitionOutcome outcome_from_json(const nlohmann::json& j) {
   return o;
 }
 
+namespace {
+
+// One thread: read a block, accumulate it, repeat.
+void read_and_accumulate(lake::PartitionReader& reader, model::BlockAccumulator& accumulator,
+                         std::int64_t block_rows, std::vector<double>& buffer) {
+  for (std::int64_t row = 0; row < reader.num_rows(); row += block_rows) {
+    const std::int64_t count = std::min(block_rows, reader.num_rows() - row);
+    reader.read_block(row, count, buffer.data(), block_rows);
+    accumulator.add_block(buffer.data(), block_rows, count);
+  }
+}
+
+// Several threads: while the team computes the tiles of one block, one task reads the next block
+// into the other buffer (HDF5 is called by one thread at a time, in row order). A thread that is
+// done reading joins the tiles, so reading costs wall time only when it is the longer part.
+void read_and_accumulate_overlapped(lake::PartitionReader& reader,
+                                    model::BlockAccumulator& accumulator, std::int64_t block_rows,
+                                    std::vector<double>& buffer, int num_threads) {
+  std::vector<double> second(buffer.size());
+  double* current = buffer.data();
+  double* next = second.data();
+  std::exception_ptr read_error;
+  const std::int64_t num_rows = reader.num_rows();
+#pragma omp parallel num_threads(num_threads)
+#pragma omp single
+  {
+    reader.read_block(0, std::min(block_rows, num_rows), current, block_rows);
+    for (std::int64_t row = 0; row < num_rows && !read_error; row += block_rows) {
+      const std::int64_t count = std::min(block_rows, num_rows - row);
+      const std::int64_t next_row = row + block_rows;
+      if (next_row < num_rows) {
+#pragma omp task shared(reader, read_error) firstprivate(next, next_row)
+        try {
+          reader.read_block(next_row, std::min(block_rows, num_rows - next_row), next, block_rows);
+        } catch (...) {
+          read_error = std::current_exception();
+        }
+      }
+      const std::int64_t num_tiles = accumulator.begin_block(count);
+#pragma omp taskloop grainsize(1) shared(accumulator) firstprivate(current, count)
+      for (std::int64_t t = 0; t < num_tiles; ++t) {
+        accumulator.compute_tile(t, current, block_rows, count);
+      }
+#pragma omp taskwait
+      accumulator.end_block(count);
+      std::swap(current, next);
+    }
+  }
+  if (read_error) std::rethrow_exception(read_error);
+}
+
+} // namespace
+
 PartitionOutcome process_partition(const lake::PartitionInfo& partition, std::size_t index,
                                    const job::JobSpec& job,
                                    const model::AccumulatorOptions& options,
@@ -50,13 +104,14 @@ PartitionOutcome process_partition(const lake::PartitionInfo& partition, std::si
   std::vector<std::string> columns = job.columns();
   lake::PartitionReader reader(partition.path, job.lake.group, columns);
   const auto k = static_cast<std::int64_t>(columns.size());
-  const std::int64_t block_rows = std::min(job.lake.block_rows, std::max<std::int64_t>(reader.num_rows(), 1));
+  const std::int64_t block_rows =
+      std::min(job.lake.block_rows, std::max<std::int64_t>(reader.num_rows(), 1));
   buffer.resize(static_cast<std::size_t>(block_rows * k));
   model::BlockAccumulator accumulator(k, options);
-  for (std::int64_t row = 0; row < reader.num_rows(); row += block_rows) {
-    const std::int64_t count = std::min(block_rows, reader.num_rows() - row);
-    reader.read_block(row, count, buffer.data(), block_rows);
-    accumulator.add_block(buffer.data(), block_rows, count);
+  if (options.num_threads > 1 && reader.num_rows() > block_rows) {
+    read_and_accumulate_overlapped(reader, accumulator, block_rows, buffer, options.num_threads);
+  } else {
+    read_and_accumulate(reader, accumulator, block_rows, buffer);
   }
   PartitionOutcome outcome;
   outcome.index = index;

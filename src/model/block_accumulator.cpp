@@ -98,20 +98,33 @@ BlockAccumulator::BlockAccumulator(Eigen::Index num_columns, const AccumulatorOp
 
 void BlockAccumulator::add_block(const double* data, std::int64_t leading_dimension,
                                  std::int64_t rows) {
+  const std::int64_t num_tiles = begin_block(rows);
+#pragma omp parallel for schedule(static) num_threads(options_.num_threads)
+  for (std::int64_t t = 0; t < num_tiles; ++t) compute_tile(t, data, leading_dimension, rows);
+  end_block(rows);
+}
+
+std::int64_t BlockAccumulator::begin_block(std::int64_t rows) {
   const std::int64_t num_tiles = (rows + tile_rows - 1) / tile_rows;
   if (static_cast<std::int64_t>(tiles_.size()) < num_tiles) {
     tiles_.resize(static_cast<std::size_t>(num_tiles),
                   Tile{SufficientStats::empty(num_columns_), {}, {}});
   }
-#pragma omp parallel for schedule(static) num_threads(options_.num_threads)
-  for (std::int64_t t = 0; t < num_tiles; ++t) {
-    const std::int64_t begin = t * tile_rows;
-    const std::int64_t count = std::min(tile_rows, rows - begin);
-    ConstBlock tile(data + begin, count, num_columns_, Eigen::OuterStride<>(leading_dimension));
-    Tile& slot = tiles_[static_cast<std::size_t>(t)];
-    accumulate_tile(tile, rows_seen_ + begin, options_.nonfinite, slot.stats, slot.nonfinite,
-                    slot.centred);
-  }
+  return num_tiles;
+}
+
+void BlockAccumulator::compute_tile(std::int64_t t, const double* data,
+                                    std::int64_t leading_dimension, std::int64_t rows) {
+  const std::int64_t begin = t * tile_rows;
+  const std::int64_t count = std::min(tile_rows, rows - begin);
+  ConstBlock tile(data + begin, count, num_columns_, Eigen::OuterStride<>(leading_dimension));
+  Tile& slot = tiles_[static_cast<std::size_t>(t)];
+  accumulate_tile(tile, rows_seen_ + begin, options_.nonfinite, slot.stats, slot.nonfinite,
+                  slot.centred);
+}
+
+void BlockAccumulator::end_block(std::int64_t rows) {
+  const std::int64_t num_tiles = (rows + tile_rows - 1) / tile_rows;
   // Merging in tile order is what makes the bits independent of the thread count.
   for (std::int64_t t = 0; t < num_tiles; ++t) {
     const Tile& slot = tiles_[static_cast<std::size_t>(t)];

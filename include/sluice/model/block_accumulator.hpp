@@ -37,6 +37,14 @@ public:
   /// with non-finite values are counted in nonfinite() and left out of the statistics.
   void add_block(const double* data, std::int64_t leading_dimension, std::int64_t rows);
 
+  /// The same work split up, for callers that overlap reading the next block with computing this
+  /// one: begin_block, then compute_tile for every tile index below the count it returned (from
+  /// any threads, in any order), then end_block from one thread.
+  std::int64_t begin_block(std::int64_t rows);
+  void compute_tile(std::int64_t tile, const double* data, std::int64_t leading_dimension,
+                    std::int64_t rows);
+  void end_block(std::int64_t rows);
+
   const SufficientStats& stats() const noexcept { return stats_; }
   const NonFiniteReport& nonfinite() const noexcept { return nonfinite_; }
 

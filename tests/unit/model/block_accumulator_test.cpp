@@ -1,6 +1,8 @@
 // Tests of BlockAccumulator: thread-count independence to the bit, non-finite handling.
 #include "sluice/model/block_accumulator.hpp"
 
+#include "direct_stats.hpp"
+
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -89,4 +91,18 @@ TEST(BlockAccumulatorTest, add_block_bits_do_not_depend_on_buffer_alignment) {
     EXPECT_EQ(results[offset].mean, results[0].mean) << "offset " << offset;
     EXPECT_EQ(results[offset].comoment, results[0].comoment) << "offset " << offset;
   }
+}
+
+TEST(BlockAccumulatorTest, add_block_keeps_precision_far_from_the_origin) {
+  // A column whose mean is ~1.7e4 standard deviations away would lose 8 digits in raw products
+  // (about 1e-8 relative); such tiles must be centred first.
+  Eigen::MatrixXd data = Eigen::MatrixXd::Random(6000, 3);
+  data.col(1).array() += 1e4;
+  SufficientStats stats = accumulate(data, 4096, 2);
+  SufficientStats expected = sluice::testing_support::direct_stats(data);
+  Eigen::MatrixXd full = stats.comoment.selfadjointView<Eigen::Lower>();
+  // The dense reference rounds values of size 1e4 to centred values of size ~0.6, so it carries
+  // about 1e4/0.6·eps ≈ 4e-12 relative error itself; 1e-10 leaves room for that and no more.
+  EXPECT_LT((full - expected.comoment).norm() / expected.comoment.norm(), 1e-10);
+  EXPECT_LT(std::abs(full(1, 1) - expected.comoment(1, 1)) / expected.comoment(1, 1), 1e-10);
 }

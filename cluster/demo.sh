@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash cluster/setup.sh
-bash cluster/build.sh
+bash cluster/build.sh -DBUILD_TESTING=OFF
 
 # As root Open MPI refuses to start (and exits 0) without these two variables.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash cluster/setup.sh
-bash cluster/build.sh
+bash cluster/build.sh -DBUILD_TESTING=ON
 cd build
 # Each MPI test oversubscribes up to 4 ranks on 2 cores; Slurm tests run alone (RUN_SERIAL).
 GTEST_COLOR=no ctest --output-on-failure --timeout 600 -j "$(nproc)" "$@"

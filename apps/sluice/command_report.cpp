@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 
 namespace sluice::app {
@@ -25,8 +26,14 @@ void print_tables(const nlohmann::json& r) {
              r.value("rows_per_second", 0.0), r.value("load_imbalance", 1.0));
   fmt::print("\n{:<14} {:>10}\n", "stage", "seconds");
   const nlohmann::json root_stages = r.value("stages", nlohmann::json::object());
+  std::vector<std::string> order = r.value("stage_order", std::vector<std::string>{});
   for (const auto& [name, seconds] : root_stages.items()) {
-    fmt::print("{:<14} {:>10.4f}\n", name, seconds.get<double>());
+    if (std::find(order.begin(), order.end(), name) == order.end()) order.push_back(name);
+  }
+  for (const std::string& name : order) {
+    if (root_stages.contains(name)) {
+      fmt::print("{:<14} {:>10.4f}\n", name, root_stages[name].get<double>());
+    }
   }
   fmt::print("\n{:>4} {:>10} {:>12} {:>14} {:>10} {:>10}\n", "rank", "partitions", "rows", "bytes",
              "busy_s", "read_fit_s");

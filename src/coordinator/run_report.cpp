@@ -76,7 +76,11 @@ Json make_run_report(const job::JobSpec& job, int num_ranks, int threads,
                          {"stages", stages}});
   }
   Json stages = Json::object();
-  for (const auto& [name, seconds] : root_timer.stages()) stages[name] = seconds;
+  Json stage_order = Json::array(); // JSON objects have no order; readers print stages in this one
+  for (const auto& [name, seconds] : root_timer.stages()) {
+    stages[name] = seconds;
+    stage_order.push_back(name);
+  }
   const double total_seconds = root_timer.total_seconds();
   const double mean_read_fit = sum_read_fit / std::max(num_ranks, 1);
   Json skipped_rows = Json::array();
@@ -93,6 +97,7 @@ Json make_run_report(const job::JobSpec& job, int num_ranks, int threads,
           {"rows_per_second", total_seconds > 0 ? static_cast<double>(total_rows) / total_seconds : 0.0},
           {"load_imbalance", mean_read_fit > 0 ? max_read_fit / mean_read_fit : 1.0},
           {"stages", stages},
+          {"stage_order", stage_order},
           {"ranks", rank_rows},
           {"partitions", partition_rows},
           {"skipped", skipped_rows},

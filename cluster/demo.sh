@@ -18,6 +18,8 @@ timeout 600 mpirun -n 2 --oversubscribe "$sluice" gen --out "$demo/lake" --parti
   --truth "$demo/truth.json" --job "$demo/job.toml" --registry "$demo/registry" --name demo
 
 echo "== running the demo job on 4 ranks"
+# mpirun hands rank 0 a pipe, not the terminal: ask for the live bar when a person is watching.
+[[ -t 2 ]] && export SLUICE_PROGRESS=bar
 timeout 600 mpirun -n 4 --oversubscribe "$sluice" run "$demo/job.toml"
 
 echo "== the registry"

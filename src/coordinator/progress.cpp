@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 namespace sluice::coordinator {
 namespace {
@@ -33,7 +34,12 @@ Progress::Progress(const mpi::Communicator& comm, const std::vector<int>& owner,
     total_rows_ += rows[i];
   }
   start_ = last_shown_ = comm_.wall_time();
-  is_terminal_ = ::isatty(STDERR_FILENO) != 0;
+  // Under mpirun rank 0's stderr is a pipe even when the user watches a terminal, so the mode
+  // can be forced: SLUICE_PROGRESS=bar|lines|off (default: a bar on a terminal, else lines).
+  const char* mode = std::getenv("SLUICE_PROGRESS");
+  const std::string chosen = mode != nullptr ? mode : "";
+  is_terminal_ = chosen == "bar" || (chosen.empty() && ::isatty(STDERR_FILENO) != 0);
+  is_silent_ = chosen == "off";
   if (const char* text = std::getenv("SLUICE_PROGRESS_SECONDS")) {
     double value = std::atof(text);
     if (value > 0) interval_s_ = value;
@@ -97,6 +103,7 @@ void Progress::drain(bool is_blocking) {
 }
 
 void Progress::show(bool is_final) {
+  if (is_silent_) return;
   const double now = comm_.wall_time();
   if (!is_final && now - last_shown_ < interval_s_) return;
   if (is_final && !is_terminal_ && now - start_ < interval_s_) return; // short runs stay quiet

@@ -11,7 +11,8 @@ namespace sluice::coordinator {
 /// Other ranks report each finished partition to rank 0 with a small message on a private
 /// communicator; rank 0 folds them in whenever it finishes a partition of its own and, once its
 /// own work is done, until every rank has said it is done. On a terminal rank 0 draws a live bar,
-/// otherwise it prints a line every few seconds (SLUICE_PROGRESS_SECONDS, default 5).
+/// otherwise it prints a line every few seconds (SLUICE_PROGRESS_SECONDS, default 5);
+/// SLUICE_PROGRESS=bar|lines|off overrides the choice.
 class Progress {
 public:
   Progress(const mpi::Communicator& comm, const std::vector<int>& owner,
@@ -37,6 +38,7 @@ private:
   double last_shown_ = 0.0;
   double interval_s_ = 5.0;
   bool is_terminal_ = false;
+  bool is_silent_ = false;
 };
 
 } // namespace sluice::coordinator

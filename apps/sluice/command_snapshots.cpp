@@ -38,24 +38,8 @@ int list(const SnapshotsArguments& a) {
   return 0;
 }
 
-std::filesystem::path resolve_target(const SnapshotsArguments& a) {
-  if (a.targets.size() == 1) return a.targets[0];
-  if (a.targets.size() < 2 || a.targets.size() > 3) {
-    throw ConfigError("usage: sluice snapshots show FILE.h5 | REGISTRY NAME [VERSION]");
-  }
-  snapshot::SnapshotRegistry registry(a.targets[0]);
-  std::optional<std::int64_t> version;
-  if (a.targets.size() == 3) {
-    version = std::stoll(a.targets[2]);
-  } else {
-    version = registry.current_version(a.targets[1]);
-    if (!version) throw ConfigError(fmt::format("model '{}' has no current version", a.targets[1]));
-  }
-  return registry.snapshot_path(a.targets[1], *version);
-}
-
 int show(const SnapshotsArguments& a) {
-  std::filesystem::path file = resolve_target(a);
+  std::filesystem::path file = resolve_snapshot(a.targets, "show");
   snapshot::Snapshot s = snapshot::read_snapshot(file);
   fmt::print("snapshot   {}\n", file.string());
   fmt::print("model      {} version {} ({}; alpha={}, fit_intercept={})\n", s.model_name, s.version,
@@ -81,6 +65,27 @@ int show(const SnapshotsArguments& a) {
 }
 
 } // namespace
+
+std::filesystem::path resolve_snapshot(const std::vector<std::string>& targets,
+                                       const std::string& verb) {
+  if (targets.size() == 1) return targets[0];
+  if (targets.size() < 2 || targets.size() > 3) {
+    throw ConfigError(fmt::format("usage: sluice {} FILE.h5 | REGISTRY NAME [VERSION]", verb));
+  }
+  snapshot::SnapshotRegistry registry(targets[0]);
+  std::optional<std::int64_t> version;
+  if (targets.size() == 3) {
+    try {
+      version = std::stoll(targets[2]);
+    } catch (const std::exception&) {
+      throw ConfigError(fmt::format("version '{}' is not a number", targets[2]));
+    }
+  } else {
+    version = registry.current_version(targets[1]);
+    if (!version) throw ConfigError(fmt::format("model '{}' has no current version", targets[1]));
+  }
+  return registry.snapshot_path(targets[1], *version);
+}
 
 void add_snapshots_command(CLI::App& app, Command& selected) {
   CLI::App* command = app.add_subcommand("snapshots", "List and show published snapshots");

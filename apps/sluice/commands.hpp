@@ -5,7 +5,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace sluice::app {
 
@@ -17,6 +20,11 @@ void add_gen_command(CLI::App& app, Command& selected);
 void add_inspect_command(CLI::App& app, Command& selected);
 void add_snapshots_command(CLI::App& app, Command& selected);
 void add_report_command(CLI::App& app, Command& selected);
+void add_predict_command(CLI::App& app, Command& selected);
+
+/// The snapshot named by FILE.h5, or REGISTRY NAME (its current version), or REGISTRY NAME VERSION.
+std::filesystem::path resolve_snapshot(const std::vector<std::string>& targets,
+                                       const std::string& verb);
 
 /// Runs fn on rank 0 only (reading commands); its failure is reported like any collective one.
 int on_root_only(const mpi::Communicator& comm, const std::function<int()>& fn);

@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   app::add_inspect_command(app, command);
   app::add_snapshots_command(app, command);
   app::add_report_command(app, command);
+  app::add_predict_command(app, command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

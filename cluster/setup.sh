@@ -12,7 +12,7 @@ packages=(
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev libxxhash-dev nlohmann-json3-dev
   libcairo2-dev
   python3 python3-h5py python3-numpy python3-sklearn python3-pandas python3-matplotlib
-  python3-dask python3-distributed libopenblas0-pthread
+  python3-dask python3-distributed python3-xxhash libopenblas0-pthread
   slurm-wlm munge
 )
 

@@ -7,8 +7,6 @@
 #include <string>
 #include <vector>
 
-struct XXH3_state_s;
-
 namespace sluice::lake {
 
 /// Hashes a column's values in row order, independently of how the rows were split into blocks,
@@ -24,10 +22,11 @@ public:
   std::uint64_t digest() const;
 
 private:
+  struct State; // the hash state, defined where the hash implementation is compiled in
   struct StateDeleter {
-    void operator()(XXH3_state_s* state) const noexcept;
+    void operator()(State* state) const noexcept;
   };
-  std::unique_ptr<XXH3_state_s, StateDeleter> state_;
+  std::unique_ptr<State, StateDeleter> state_;
 };
 
 /// Combines the named column digests, in column order, into one partition checksum.

@@ -17,8 +17,8 @@
 #   SLUICE_SRUN_ARGS     extra srun words
 #   SLUICE_REQUEUE       auto (requeue, else resubmit) | requeue | resubmit | never
 #   SLUICE_MAX_RESTARTS  stop requeueing after this many restarts (default 20)
-#   SLUICE_FAST_REQUEUE  1 (default): after a requeue, clear Slurm's start delay for it
-#                        (`scontrol update jobid=ID StartTime=now`); 0: leave the delay
+#   SLUICE_FAST_REQUEUE  1 (default): after a requeue, cut Slurm's start delay for it to about
+#                        2 s (`scontrol update jobid=ID StartTime=now`); 0: leave the delay
 
 # Exit code of `sluice run` when it stopped at a partition boundary with a checkpoint saved.
 readonly SLUICE_EX_STOPPED=75
@@ -239,12 +239,25 @@ _sluice_continue() {
 # Slurm holds a requeued job back for the credential lifetime (120 s by default) before it may
 # start again. `scontrol update jobid=ID StartTime=now` lifts that, but only once the job is
 # PENDING, which is after this script has been ended; so a detached helper waits for that.
+# It must not lift it at once: ending the old run makes slurmd revoke the job's credentials as of
+# that second (slurmctld's clock, whole seconds), and slurmd refuses a batch launch whose
+# credential is not strictly newer ("Job N already killed, do not launch batch job"); slurmctld
+# then ends the job FAILED instead of running it. So the helper first lets 2 s pass after the
+# later of the requeue (the job's new SubmitTime, on slurmctld's clock) and its own first sight
+# of the job PENDING (the old run may have been killed again while completing); the margin
+# covers a small clock difference to slurmctld. A StartTime set in the future instead would
+# wait for the next periodic scheduling pass (up to 30 s or more); StartTime=now starts one.
 _sluice_clear_requeue_delay() {
   # shellcheck disable=SC2016 # the helper expands its own variables
   setsid -f bash -c '
     for ((i = 0; i < 240; i++)); do
-      state=$(timeout 10 squeue -h -j "$1" -o %T 2>/dev/null) || state=
+      IFS="|" read -r state submit < <(timeout 10 squeue -h -j "$1" -o "%T|%V" 2>/dev/null) ||
+        state=
       if [[ $state == PENDING ]]; then
+        now=$(date +%s)
+        submitted=$(date -d "$submit" +%s 2>/dev/null) || submitted=$now
+        start=$(((submitted > now ? submitted : now) + 2))
+        while (($(date +%s) < start)); do sleep 0.1; done
         timeout 10 scontrol update jobid="$1" StartTime=now
         exit
       fi

@@ -41,7 +41,8 @@ say "sent USR1 to the batch shell of job $jobid"
 
 state=$(wait_job_done "$jobid" 300) || fail "job $jobid did not finish: $state"
 cat "$WORK/stopped.out"
-[[ $state == COMPLETED ]] || fail "job $jobid ended $state (ExitCode $(job_field "$jobid" ExitCode))"
+[[ $state == COMPLETED ]] ||
+  fail "job $jobid ended $state (ExitCode $(job_field "$jobid" ExitCode))$(requeue_failure_hint)"
 [[ $(job_field "$jobid" ExitCode) == 0:0 ]] || fail "job $jobid ExitCode $(job_field "$jobid" ExitCode)"
 grep -q 'SIGUSR1 received' "$WORK/stopped.out" || fail "the batch shell never saw USR1"
 grep -q 'sluice exited with status 75' "$WORK/stopped.out" ||
@@ -49,6 +50,7 @@ grep -q 'sluice exited with status 75' "$WORK/stopped.out" ||
 restarts=$(job_field "$jobid" Restarts)
 ((restarts >= 1)) || fail "job $jobid was not requeued (Restarts=$restarts)"
 grep -q "requeued job $jobid" "$WORK/stopped.out" || fail "no requeue message in the job output"
+check_rerun_after_requeue "$jobid"
 grep -q 'resuming: ' "$WORK/stopped.out" || fail "the rerun did not resume from the checkpoint"
 [[ ! -e $WORK/registry/stopped/.checkpoint.json ]] || fail "checkpoint left behind after publishing"
 stopped=$(check_published "$WORK/registry" stopped 2)

@@ -79,9 +79,10 @@ for launcher in mpirun srun; do
   t0=$SECONDS
   state=$(wait_job_done "$id" 120) || fail "job $id did not finish: $state"
   cat "$out"
-  [[ $state == COMPLETED ]] || fail "job $id ended $state"
+  [[ $state == COMPLETED ]] || fail "job $id ended $state$(requeue_failure_hint)"
   grep -q 'sluice exited with status 75' "$out" || fail "stand-in did not stop on the forwarded USR1"
   grep -q "requeued job $id" "$out" || fail "no requeue"
+  check_rerun_after_requeue "$id"
   (($(job_field "$id" Restarts) == 1)) || fail "Restarts=$(job_field "$id" Restarts), expected 1"
   grep -Eq '^stub: 3 ranks, start at [1-9]' "$out" || fail "the rerun did not start where the first run stopped"
   grep -q '^published stub 3$' "$out" || fail "rerun did not finish with 3 ranks"

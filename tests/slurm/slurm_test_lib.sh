@@ -117,6 +117,26 @@ wait_job_done() { # jobid seconds
   return 1
 }
 
+# Why a requeued job may have failed to rerun, if the daemon logs tell (else nothing): slurmd
+# refuses a batch launch whose credential dates from the second its last run was ended in.
+requeue_failure_hint() {
+  if grep -qs 'already killed, do not launch batch job' "$SLURM_DIR"/log/slurmd-*.log; then
+    echo "; slurmd refused the rerun's launch as already killed (rerun started within the second of the requeue)"
+  fi
+}
+
+# Checks that a requeued job's last run started in a later second than its requeue (its
+# SubmitTime): an earlier start races with slurmd's credential revocation and can fail the job.
+check_rerun_after_requeue() { # jobid
+  local submit start
+  submit=$(job_field "$1" SubmitTime)
+  start=$(job_field "$1" StartTime)
+  submit=$(date -d "$submit" +%s 2>/dev/null) || fail "job $1: no SubmitTime"
+  start=$(date -d "$start" +%s 2>/dev/null) || fail "job $1: no StartTime"
+  ((start > submit)) ||
+    fail "job $1's rerun started $((start - submit)) s after its requeue; it must start in a later second"
+}
+
 # Waits until a regex appears in a file.
 wait_for_line() { # file regex seconds
   local deadline=$((SECONDS + $3))

@@ -35,25 +35,32 @@ std::map<std::size_t, PartitionOutcome> load_checkpoint(
   std::ifstream stream(checkpoint_path(job));
   if (!stream) return resumed;
   nlohmann::json document = nlohmann::json::parse(stream, nullptr, false);
-  if (document.is_discarded() || document.value("job_toml", "") != job.text ||
+  if (document.is_discarded() || !document.is_object() ||
+      document.value("job_toml", "") != job.text ||
       document.value("sluice_version", "") != std::string(version())) {
-    spdlog::warn("ignoring checkpoint {}: it belongs to another job or version",
+    spdlog::warn("ignoring checkpoint {}: unreadable, or from another job or version",
                  checkpoint_path(job).string());
     return resumed;
   }
   std::map<std::string, std::size_t> index_of;
   for (std::size_t i = 0; i < partitions.size(); ++i) index_of[partitions[i].relative_path] = i;
   const auto k = static_cast<Eigen::Index>(job.columns().size());
-  for (const nlohmann::json& entry : document.at("partitions")) {
-    auto found = index_of.find(entry.at("identity").at("path").get<std::string>());
-    if (found == index_of.end() || entry.at("identity") != identity(partitions[found->second])) {
-      continue; // changed since the checkpoint: read it again
+  try {
+    for (const nlohmann::json& entry : document.at("partitions")) {
+      auto found = index_of.find(entry.at("identity").at("path").get<std::string>());
+      if (found == index_of.end() || entry.at("identity") != identity(partitions[found->second])) {
+        continue; // changed since the checkpoint: read it again
+      }
+      PartitionOutcome outcome = outcome_from_json(entry.at("outcome"));
+      outcome.index = found->second;
+      outcome.stats =
+          model::SufficientStats::from_buffer(entry.at("stats").get<std::vector<double>>(), k);
+      resumed.emplace(found->second, std::move(outcome));
     }
-    PartitionOutcome outcome = outcome_from_json(entry.at("outcome"));
-    outcome.index = found->second;
-    outcome.stats =
-        model::SufficientStats::from_buffer(entry.at("stats").get<std::vector<double>>(), k);
-    resumed.emplace(found->second, std::move(outcome));
+  } catch (const std::exception& error) {
+    // A damaged checkpoint costs a re-read, never a wrong model or a failed job.
+    spdlog::warn("ignoring damaged checkpoint {}: {}", checkpoint_path(job).string(), error.what());
+    resumed.clear();
   }
   return resumed;
 }

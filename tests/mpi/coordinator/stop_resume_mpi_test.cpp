@@ -5,8 +5,13 @@
 #include "temp_dir.hpp"
 
 #include "sluice/snapshot/registry.hpp"
+#include "sluice/version.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <gtest/gtest.h>
+
+#include <fstream>
 
 using namespace sluice;
 using testing_support::TempDir;
@@ -42,4 +47,27 @@ TEST(StopResumeMpiTest, stopped_run_resumes_to_the_same_bits) {
   EXPECT_EQ(resumed.fit.intercept, reference.fit.intercept);
   EXPECT_EQ(registry.current_version("m"), 1);
   EXPECT_FALSE(std::filesystem::exists(job.publish.registry / "m" / ".checkpoint.json"));
+}
+
+TEST(StopResumeMpiTest, damaged_checkpoint_is_ignored) {
+  auto comm = mpi::Communicator::borrow(MPI_COMM_WORLD);
+  TempDir dir(comm);
+  lake::SyntheticLakeOptions options{.root = dir / "lake", .num_partitions = 3,
+                                     .rows_per_partition = 500, .num_features = 2, .seed = 8};
+  testing_support::write_lake(comm, options);
+  job::JobSpec job = testing_support::make_job(dir.path(), testing_support::job_text(2, "m"));
+  const auto checkpoint = job.publish.registry / "m" / ".checkpoint.json";
+  for (const std::string& damage :
+       {std::string("{not json"), std::string("[1, 2]"),
+        "{\"job_toml\": " + nlohmann::json(job.text).dump() + ", \"sluice_version\": \"" +
+            std::string(sluice::version()) + "\", \"partitions\": [{\"identity\": 3}]}"}) {
+    if (comm.is_root()) {
+      std::filesystem::create_directories(checkpoint.parent_path());
+      std::ofstream(checkpoint) << damage;
+    }
+    comm.barrier();
+    auto result = coordinator::run_job(comm, job);
+    EXPECT_EQ(result.num_resumed_partitions, 0) << damage;
+    EXPECT_EQ(result.num_rows, 1500) << damage;
+  }
 }

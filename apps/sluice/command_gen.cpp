@@ -55,7 +55,7 @@ int generate(const mpi::Communicator& comm, const GenArguments& a) {
     for (std::int64_t i = comm.rank(); i < a.lake.num_partitions; i += comm.size()) {
       lake::write_synthetic_partition(a.lake, i);
     }
-  } catch (const Error& error) {
+  } catch (const std::exception& error) {
     failure = schedule::LocalFailure{comm.rank(), error.what()};
   }
   schedule::raise_if_any_failed(comm, failure);

@@ -19,7 +19,7 @@ int on_root_only(const mpi::Communicator& comm, const std::function<int()>& fn) 
   if (comm.is_root()) {
     try {
       code = fn();
-    } catch (const Error& error) {
+    } catch (const std::exception& error) {
       failure = schedule::LocalFailure{0, error.what()};
     }
   }

@@ -40,7 +40,7 @@ void on_root(const mpi::Communicator& comm, Fn&& fn) {
   if (comm.is_root()) {
     try {
       fn();
-    } catch (const Error& error) {
+    } catch (const std::exception& error) {
       failure = LocalFailure{0, error.what()};
     }
   }

@@ -87,6 +87,14 @@ class GenTest(e2e.TempDirTestCase):
         self.assertEqual(other.returncode, 0, other.describe())
         lake_only = {k[len("lake/"):]: v for k, v in first.items() if k.startswith("lake/")}
         self.assertNotEqual(e2e.tree_hashes(self.path("d", "lake")), lake_only)
+    def test_unwritable_output_is_one_clear_error(self):
+        # A regular file where a directory must go: refused even for root.
+        blocker = self.path("file")
+        e2e.write_text(blocker, "not a directory")
+        result = e2e.sluice(["gen", "--out", os.path.join(blocker, "lake"), "--partitions", "4",
+                             "--rows", "10"], ranks=2)
+        e2e.expect_error(self, result, "file/lake")
+
 
 if __name__ == "__main__":
     e2e.main()

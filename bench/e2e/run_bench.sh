@@ -201,9 +201,12 @@ xtx_rows=$total_rows
 mem_bytes=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) * 1024))
 max_xtx_rows=$((mem_bytes / 4 / (8 * features)))
 ((xtx_rows > max_xtx_rows)) && xtx_rows=$max_xtx_rows
-for t in "${counts[@]}"; do
-  run_logged "xtx-t$t" env OMP_NUM_THREADS="$t" "$limits_dir/sluice_limit_xtx" --rows "$xtx_rows" \
-    --features "$features" --block-rows "$block_rows" --threads "$t" --reps "$limit_reps"
+for kernel in eigen sluice; do
+  for t in "${counts[@]}"; do
+    run_logged "xtx-$kernel-t$t" env OMP_NUM_THREADS="$t" "$limits_dir/sluice_limit_xtx" \
+      --rows "$xtx_rows" --features "$features" --block-rows "$block_rows" --threads "$t" \
+      --reps "$limit_reps" --kernel "$kernel"
+  done
 done
 
 # ---------------------------------------------------------------- sluice

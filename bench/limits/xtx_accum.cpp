@@ -1,4 +1,9 @@
 // XᵀX accumulation alone on in-memory column-major blocks: the compute ceiling for the fit.
+// Two kernels: Eigen's SYRK (what a hand-written Eigen code would use) and sluice's own
+// gram_lower; the benchmark takes the faster as the limit, so sluice is never judged against a
+// ceiling lower than the kernel it runs.
+#include "sluice/model/gram.hpp"
+
 #include <Eigen/Dense>
 #include <omp.h>
 
@@ -15,9 +20,11 @@ namespace {
 void usage() {
   std::fprintf(stderr,
                "usage: sluice_limit_xtx [--rows N] [--features D] [--block-rows B] [--threads T] "
-               "[--reps K]\n");
+               "[--reps K] [--kernel eigen|sluice]\n");
   std::exit(2);
 }
+
+constexpr long tile_rows = 2048; // sluice's BlockAccumulator::tile_rows
 
 using Block = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
 
@@ -29,6 +36,7 @@ int main(int argc, char** argv) {
   long block_rows = 65536;
   int threads = omp_get_max_threads();
   int reps = 5;
+  std::string kernel = "eigen";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (i + 1 >= argc) usage();
@@ -37,9 +45,12 @@ int main(int argc, char** argv) {
     else if (a == "--block-rows") block_rows = std::atol(argv[++i]);
     else if (a == "--threads") threads = std::atoi(argv[++i]);
     else if (a == "--reps") reps = std::atoi(argv[++i]);
+    else if (a == "--kernel") kernel = argv[++i];
     else usage();
   }
   if (rows <= 0 || d <= 0 || block_rows <= 0 || threads <= 0 || reps <= 0) usage();
+  if (kernel != "eigen" && kernel != "sluice") usage();
+  const bool eigen_kernel = kernel == "eigen";
   // Eigen's own GEMM threading is slower here than splitting rows ourselves.
   Eigen::setNbThreads(1);
   omp_set_num_threads(threads);
@@ -67,9 +78,22 @@ int main(int argc, char** argv) {
 #pragma omp parallel num_threads(threads)
     {
       Eigen::MatrixXd& acc = partial[omp_get_thread_num()];
+      Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(d, d);
+      Eigen::VectorXd sums(d);
 #pragma omp for schedule(static)
-      for (long b = 0; b < nblocks; ++b)
-        acc.selfadjointView<Eigen::Lower>().rankUpdate(blocks[b].transpose());
+      for (long b = 0; b < nblocks; ++b) {
+        if (eigen_kernel) {
+          acc.selfadjointView<Eigen::Lower>().rankUpdate(blocks[b].transpose());
+        } else {
+          // The same tiles sluice hands the kernel, with the sums it computes alongside.
+          for (long t = 0; t < blocks[b].rows(); t += tile_rows) {
+            const long n = std::min(tile_rows, static_cast<long>(blocks[b].rows()) - t);
+            sluice::model::gram_lower(blocks[b].data() + t, blocks[b].rows(), n, d, gram.data(), d,
+                                      sums.data());
+            acc += gram;
+          }
+        }
+      }
     }
     total.setZero();
     for (auto& p : partial) total += p;
@@ -82,10 +106,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "xtx: implausible result %g\n", diag);
     return 1;
   }
-  std::printf("xtx threads=%d rows=%ld features=%d block_rows=%ld best_s=%.6f Mrows_per_s=%.3f\n",
-              threads, rows, d, block_rows, best, rows / best / 1e6);
+  std::printf("xtx kernel=%s threads=%d rows=%ld features=%d block_rows=%ld best_s=%.6f Mrows_per_s=%.3f\n",
+              kernel.c_str(), threads, rows, d, block_rows, best, rows / best / 1e6);
   const double bytes = 8.0 * d * static_cast<double>(rows);
-  std::printf("ROW,xtx,eigen rankUpdate B=%ld,1,%d,%.6f,%ld,%.3f\n", block_rows, threads, best, rows,
-              bytes / best / 1e9);
+  std::printf("ROW,xtx,%s B=%ld,1,%d,%.6f,%ld,%.3f\n",
+              eigen_kernel ? "eigen rankUpdate" : "sluice gram_lower", block_rows, threads, best,
+              rows, bytes / best / 1e9);
   return 0;
 }

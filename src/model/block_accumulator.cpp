@@ -1,9 +1,13 @@
-// Tile kernels: column means, centring and a symmetric rank-k update per tile of rows.
+// Tile kernels: column sums and XᵀX per tile of rows (gram_lower), centred exactly.
 #include "sluice/model/block_accumulator.hpp"
+
+#include "sluice/model/gram.hpp"
 
 #include <omp.h>
 
 #include <cmath>
+#include <span>
+#include <vector>
 
 namespace sluice::model {
 namespace {
@@ -35,58 +39,35 @@ Eigen::Index keep_finite_rows(const ConstBlock& tile, Eigen::MatrixXd& kept,
   return num_kept;
 }
 
-// Column sums in a fixed association order: eight running lanes, then the lanes in order.
-// Eigen's own reduction splits the work by the address's alignment, so its bits would vary
-// with where the allocator put the block; these do not.
-Eigen::VectorXd column_sums(const Eigen::Ref<const Eigen::MatrixXd, 0, Eigen::OuterStride<>>& rows) {
-  constexpr Eigen::Index lanes = 8;
-  Eigen::VectorXd sums(rows.cols());
-  for (Eigen::Index j = 0; j < rows.cols(); ++j) {
-    const double* column = rows.col(j).data();
-    double partial[lanes] = {};
-    Eigen::Index i = 0;
-    for (; i + lanes <= rows.rows(); i += lanes) {
-      for (Eigen::Index k = 0; k < lanes; ++k) partial[k] += column[i + k];
-    }
-    for (; i < rows.rows(); ++i) partial[i % lanes] += column[i];
-    double total = 0.0;
-    for (double value : partial) total += value;
-    sums(j) = total;
-  }
-  return sums;
+// Pointers to the columns of a column-major matrix's first `rows` rows.
+void point_at_columns(const Eigen::MatrixXd& matrix, std::vector<const double*>& columns) {
+  columns.resize(static_cast<std::size_t>(matrix.cols()));
+  for (Eigen::Index j = 0; j < matrix.cols(); ++j) columns[static_cast<std::size_t>(j)] = matrix.col(j).data();
 }
 
-void centre_and_update(const Eigen::Ref<const Eigen::MatrixXd, 0, Eigen::OuterStride<>>& rows,
-                       const Eigen::VectorXd& sums, SufficientStats& stats,
-                       Eigen::MatrixXd& centred) {
-  const Eigen::Index n = rows.rows();
-  stats.count = n;
-  stats.comoment.setZero();
-  if (n == 0) {
-    stats.mean.setZero();
-    return;
-  }
-  stats.mean = sums / static_cast<double>(n);
-  centred = rows.rowwise() - stats.mean.transpose();
-  stats.comoment.selfadjointView<Eigen::Lower>().rankUpdate(centred.transpose());
+// One pass over the rows: the lower triangle of comoment becomes rowsᵀ·rows (the upper one is
+// zeroed and never read), and the column sums come back, in an order fixed by the shape alone.
+Eigen::VectorXd gram_and_sums(std::span<const double* const> columns, std::int64_t rows,
+                              Eigen::MatrixXd& comoment) {
+  const auto cols = static_cast<std::int64_t>(columns.size());
+  Eigen::VectorXd sums(cols);
+  comoment.setZero();
+  gram_lower(columns.data(), rows, cols, comoment.data(), comoment.outerStride(), sums.data());
+  return sums;
 }
 
 // The raw products ZᵀZ − n·m·mᵀ lose about log10(ZᵀZ_jj / C_jj) digits to cancellation. Up to
 // this ratio (|mean| up to ~32 standard deviations) the loss stays near 1e-13 relative and the
-// centring copy can be skipped; beyond it the tile is centred first. The choice depends only on
+// centring copy can be skipped; beyond it the rows are centred first. The choice depends only on
 // the data, so it keeps results reproducible.
 constexpr double max_cancellation_ratio = 1024.0;
 
-// Statistics straight from the block buffer, without a centred copy; false if too imprecise.
-bool update_uncentred(const ConstBlock& tile, const Eigen::VectorXd& sums, SufficientStats& stats) {
-  const Eigen::Index n = tile.rows();
-  stats.count = n;
-  stats.mean = sums / static_cast<double>(n);
-  stats.comoment.setZero();
-  stats.comoment.selfadjointView<Eigen::Lower>().rankUpdate(tile.transpose());
+// Turns the raw products in stats.comoment into the centred comoment; false if too imprecise.
+bool centre_products(const Eigen::VectorXd& sums, SufficientStats& stats) {
+  const double n = static_cast<double>(stats.count);
   const Eigen::VectorXd raw_diagonal = stats.comoment.diagonal();
-  stats.comoment.selfadjointView<Eigen::Lower>().rankUpdate(stats.mean, -static_cast<double>(n));
-  for (Eigen::Index j = 0; j < tile.cols(); ++j) {
+  stats.comoment.selfadjointView<Eigen::Lower>().rankUpdate(sums / n, -n);
+  for (Eigen::Index j = 0; j < stats.comoment.cols(); ++j) {
     const double centred = stats.comoment(j, j);
     if (raw_diagonal(j) == 0.0) continue; // an all-zero column: exact either way
     if (!(centred * max_cancellation_ratio >= raw_diagonal(j))) return false;
@@ -94,26 +75,55 @@ bool update_uncentred(const ConstBlock& tile, const Eigen::VectorXd& sums, Suffi
   return true;
 }
 
-void accumulate_tile(const ConstBlock& tile, std::int64_t first_row, NonFinitePolicy policy,
-                     SufficientStats& stats, NonFiniteReport& report, Eigen::MatrixXd& scratch) {
+// The tile's columns gathered into one matrix, for the rare paths that need Eigen's view of it.
+void gather(std::span<const double* const> columns, std::int64_t rows, Eigen::MatrixXd& into) {
+  into.resize(rows, static_cast<Eigen::Index>(columns.size()));
+  for (std::size_t j = 0; j < columns.size(); ++j) {
+    into.col(static_cast<Eigen::Index>(j)) = Eigen::Map<const Eigen::VectorXd>(columns[j], rows);
+  }
+}
+
+// Statistics of finite rows whose raw products and sums gram_and_sums has just computed.
+void finish_statistics(std::span<const double* const> columns, std::int64_t rows,
+                       const Eigen::VectorXd& sums, SufficientStats& stats, TileScratch& scratch) {
+  stats.count = rows;
+  if (rows == 0) {
+    stats.mean.setZero();
+    return;
+  }
+  stats.mean = sums / static_cast<double>(rows);
+  if (centre_products(sums, stats)) return;
+  gather(columns, rows, scratch.centred);
+  scratch.centred.rowwise() -= stats.mean.transpose();
+  std::vector<const double*> centred_columns;
+  point_at_columns(scratch.centred, centred_columns);
+  gram_and_sums(centred_columns, rows, stats.comoment);
+}
+
+void accumulate_tile(std::span<const double* const> columns, std::int64_t rows,
+                     std::int64_t first_row, NonFinitePolicy policy, SufficientStats& stats,
+                     NonFiniteReport& report, TileScratch& scratch) {
   report = NonFiniteReport{};
   // Any NaN or Inf makes its column's sum non-finite, so a finite sum proves a clean tile cheaply;
   // a sum that overflowed only sends us down the exact (slow) path, which then finds nothing.
-  Eigen::VectorXd sums = column_sums(tile);
+  Eigen::VectorXd sums = gram_and_sums(columns, rows, stats.comoment);
   if (sums.allFinite()) {
-    if (tile.rows() == 0 || !update_uncentred(tile, sums, stats)) {
-      centre_and_update(tile, sums, stats, scratch);
-    }
+    finish_statistics(columns, rows, sums, stats, scratch);
     return;
   }
+  gather(columns, rows, scratch.gathered);
   Eigen::MatrixXd kept;
-  Eigen::Index num_kept = keep_finite_rows(tile, kept, report, first_row);
+  const Eigen::Index num_kept = keep_finite_rows(
+      ConstBlock(scratch.gathered.data(), rows, scratch.gathered.cols(), Eigen::OuterStride<>(rows)),
+      kept, report, first_row);
   if (report.num_values > 0 && policy == NonFinitePolicy::error) {
     stats.count = 0;
     return;
   }
-  auto kept_rows = kept.topRows(num_kept);
-  centre_and_update(kept_rows, column_sums(kept_rows), stats, scratch);
+  std::vector<const double*> kept_columns;
+  point_at_columns(kept, kept_columns);
+  sums = gram_and_sums(kept_columns, num_kept, stats.comoment);
+  finish_statistics(kept_columns, num_kept, sums, stats, scratch);
 }
 
 } // namespace
@@ -129,6 +139,13 @@ void BlockAccumulator::add_block(const double* data, std::int64_t leading_dimens
   end_block(rows);
 }
 
+void BlockAccumulator::add_block(std::span<const double* const> columns, std::int64_t rows) {
+  const std::int64_t num_tiles = begin_block(rows);
+#pragma omp parallel for schedule(static) num_threads(options_.num_threads)
+  for (std::int64_t t = 0; t < num_tiles; ++t) compute_tile(t, columns, rows);
+  end_block(rows);
+}
+
 std::int64_t BlockAccumulator::begin_block(std::int64_t rows) {
   const std::int64_t num_tiles = (rows + tile_rows - 1) / tile_rows;
   if (static_cast<std::int64_t>(tiles_.size()) < num_tiles) {
@@ -138,14 +155,26 @@ std::int64_t BlockAccumulator::begin_block(std::int64_t rows) {
   return num_tiles;
 }
 
+void BlockAccumulator::compute_tile(std::int64_t t, std::span<const double* const> columns,
+                                    std::int64_t rows) {
+  const std::int64_t begin = t * tile_rows;
+  Tile& slot = tiles_[static_cast<std::size_t>(t)];
+  slot.columns.resize(columns.size());
+  for (std::size_t j = 0; j < columns.size(); ++j) slot.columns[j] = columns[j] + begin;
+  accumulate_tile(slot.columns, std::min(tile_rows, rows - begin), rows_seen_ + begin,
+                  options_.nonfinite, slot.stats, slot.nonfinite, slot.scratch);
+}
+
 void BlockAccumulator::compute_tile(std::int64_t t, const double* data,
                                     std::int64_t leading_dimension, std::int64_t rows) {
   const std::int64_t begin = t * tile_rows;
-  const std::int64_t count = std::min(tile_rows, rows - begin);
-  ConstBlock tile(data + begin, count, num_columns_, Eigen::OuterStride<>(leading_dimension));
   Tile& slot = tiles_[static_cast<std::size_t>(t)];
-  accumulate_tile(tile, rows_seen_ + begin, options_.nonfinite, slot.stats, slot.nonfinite,
-                  slot.centred);
+  slot.columns.resize(static_cast<std::size_t>(num_columns_));
+  for (Eigen::Index j = 0; j < num_columns_; ++j) {
+    slot.columns[static_cast<std::size_t>(j)] = data + j * leading_dimension + begin;
+  }
+  accumulate_tile(slot.columns, std::min(tile_rows, rows - begin), rows_seen_ + begin,
+                  options_.nonfinite, slot.stats, slot.nonfinite, slot.scratch);
 }
 
 void BlockAccumulator::end_block(std::int64_t rows) {

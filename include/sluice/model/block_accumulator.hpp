@@ -4,6 +4,7 @@
 #include "sluice/model/sufficient_stats.hpp"
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace sluice::model {
@@ -17,6 +18,13 @@ struct NonFiniteReport {
   std::int64_t num_rows = 0;      ///< rows holding at least one
   std::int64_t first_row = -1;    ///< row index within the partition, -1 if none
   Eigen::Index first_column = -1; ///< column index within the block
+};
+
+/// Buffers one tile reuses across blocks, for the rare paths that copy it (non-finite values,
+/// means far from the origin).
+struct TileScratch {
+  Eigen::MatrixXd gathered;
+  Eigen::MatrixXd centred;
 };
 
 struct AccumulatorOptions {
@@ -36,6 +44,9 @@ public:
   /// Adds a column-major block of `rows` rows (leading dimension ld). Under the error policy, tiles
   /// with non-finite values are counted in nonfinite() and left out of the statistics.
   void add_block(const double* data, std::int64_t leading_dimension, std::int64_t rows);
+  /// The same for a block given as one pointer per column (each to `rows` values), so the columns
+  /// may sit anywhere: in one buffer, or straight in a mapped file.
+  void add_block(std::span<const double* const> columns, std::int64_t rows);
 
   /// The same work split up, for callers that overlap reading the next block with computing this
   /// one: begin_block, then compute_tile for every tile index below the count it returned (from
@@ -43,6 +54,7 @@ public:
   std::int64_t begin_block(std::int64_t rows);
   void compute_tile(std::int64_t tile, const double* data, std::int64_t leading_dimension,
                     std::int64_t rows);
+  void compute_tile(std::int64_t tile, std::span<const double* const> columns, std::int64_t rows);
   void end_block(std::int64_t rows);
 
   const SufficientStats& stats() const noexcept { return stats_; }
@@ -52,7 +64,8 @@ private:
   struct Tile {
     SufficientStats stats;
     NonFiniteReport nonfinite;
-    Eigen::MatrixXd centred; // scratch, reused across blocks
+    std::vector<const double*> columns; // this tile's rows of each column
+    TileScratch scratch;
   };
 
   Eigen::Index num_columns_;

@@ -6,6 +6,8 @@
 #include "sluice/model/gram.hpp"
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <vector>
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -20,8 +22,14 @@ namespace sluice::model {
 #if SLUICE_GRAM_AVX2
 namespace {
 
+#if defined(__AVX512VL__)
+// AVX-512VL gives 32 ymm registers: 24 accumulators + 4 + 1 operands, and fewer loads per FMA.
+constexpr int block_i = 4; // columns held in registers
+constexpr int block_j = 6; // columns streamed against them
+#else
 constexpr int block_i = 3; // columns held in registers
 constexpr int block_j = 4; // columns streamed against them: 12 accumulators + 4 operands = 16 ymm
+#endif
 
 // Four-lane partial sums, combined in one fixed order.
 double sum_lanes(__m256d v) {
@@ -90,24 +98,19 @@ void dot_block(const double* const* columns, std::int64_t rows, std::int64_t i0,
 using DotBlock = void (*)(const double* const*, std::int64_t, std::int64_t, std::int64_t,
                           const Target&);
 
-template <int MI, bool Ones>
-DotBlock pick_j(std::int64_t mj) {
-  switch (mj) {
-  case 1: return dot_block<MI, 1, Ones>;
-  case 2: return dot_block<MI, 2, Ones>;
-  case 3: return dot_block<MI, 3, Ones>;
-  default: return dot_block<MI, 4, Ones>;
-  }
+// Every block shape up to block_i × block_j, compiled once: kernels<Ones>[mi - 1][mj - 1].
+template <bool Ones, int MI, int... MJ>
+constexpr std::array<DotBlock, sizeof...(MJ)> kernel_row(std::integer_sequence<int, MJ...>) {
+  return {dot_block<MI, MJ + 1, Ones>...};
+}
+
+template <bool Ones, int... MI>
+constexpr auto kernel_table(std::integer_sequence<int, MI...>) {
+  return std::array{kernel_row<Ones, MI + 1>(std::make_integer_sequence<int, block_j>{})...};
 }
 
 template <bool Ones>
-DotBlock pick(std::int64_t mi, std::int64_t mj) {
-  switch (mi) {
-  case 1: return pick_j<1, Ones>(mj);
-  case 2: return pick_j<2, Ones>(mj);
-  default: return pick_j<3, Ones>(mj);
-  }
-}
+constexpr auto kernels = kernel_table<Ones>(std::make_integer_sequence<int, block_i>{});
 
 } // namespace
 
@@ -119,7 +122,7 @@ void gram_lower(const double* const* columns, std::int64_t rows, std::int64_t co
     // From the ones column (-1) to the last block holding an entry on or below the diagonal.
     for (std::int64_t j0 = -1; j0 < i0 + mi; j0 += block_j) {
       const std::int64_t mj = std::min<std::int64_t>(block_j, i0 + mi - j0);
-      const DotBlock kernel = j0 < 0 ? pick<true>(mi, mj) : pick<false>(mi, mj);
+      const DotBlock kernel = j0 < 0 ? kernels<true>[mi - 1][mj - 1] : kernels<false>[mi - 1][mj - 1];
       kernel(columns, rows, i0, j0, target);
     }
   }

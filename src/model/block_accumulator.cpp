@@ -39,10 +39,12 @@ Eigen::Index keep_finite_rows(const ConstBlock& tile, Eigen::MatrixXd& kept,
   return num_kept;
 }
 
-// Pointers to the columns of a column-major matrix's first `rows` rows.
+// A pointer to each column of a column-major matrix, as gram_lower takes them.
 void point_at_columns(const Eigen::MatrixXd& matrix, std::vector<const double*>& columns) {
   columns.resize(static_cast<std::size_t>(matrix.cols()));
-  for (Eigen::Index j = 0; j < matrix.cols(); ++j) columns[static_cast<std::size_t>(j)] = matrix.col(j).data();
+  for (Eigen::Index j = 0; j < matrix.cols(); ++j) {
+    columns[static_cast<std::size_t>(j)] = matrix.col(j).data();
+  }
 }
 
 // One pass over the rows: the lower triangle of comoment becomes rowsᵀ·rows (the upper one is
@@ -139,13 +141,6 @@ void BlockAccumulator::add_block(const double* data, std::int64_t leading_dimens
   end_block(rows);
 }
 
-void BlockAccumulator::add_block(std::span<const double* const> columns, std::int64_t rows) {
-  const std::int64_t num_tiles = begin_block(rows);
-#pragma omp parallel for schedule(static) num_threads(options_.num_threads)
-  for (std::int64_t t = 0; t < num_tiles; ++t) compute_tile(t, columns, rows);
-  end_block(rows);
-}
-
 std::int64_t BlockAccumulator::begin_block(std::int64_t rows) {
   const std::int64_t num_tiles = (rows + tile_rows - 1) / tile_rows;
   if (static_cast<std::int64_t>(tiles_.size()) < num_tiles) {
@@ -153,16 +148,6 @@ std::int64_t BlockAccumulator::begin_block(std::int64_t rows) {
                   Tile{SufficientStats::empty(num_columns_), {}, {}});
   }
   return num_tiles;
-}
-
-void BlockAccumulator::compute_tile(std::int64_t t, std::span<const double* const> columns,
-                                    std::int64_t rows) {
-  const std::int64_t begin = t * tile_rows;
-  Tile& slot = tiles_[static_cast<std::size_t>(t)];
-  slot.columns.resize(columns.size());
-  for (std::size_t j = 0; j < columns.size(); ++j) slot.columns[j] = columns[j] + begin;
-  accumulate_tile(slot.columns, std::min(tile_rows, rows - begin), rows_seen_ + begin,
-                  options_.nonfinite, slot.stats, slot.nonfinite, slot.scratch);
 }
 
 void BlockAccumulator::compute_tile(std::int64_t t, const double* data,

@@ -4,7 +4,6 @@
 #include "sluice/model/sufficient_stats.hpp"
 
 #include <cstdint>
-#include <span>
 #include <vector>
 
 namespace sluice::model {
@@ -44,9 +43,6 @@ public:
   /// Adds a column-major block of `rows` rows (leading dimension ld). Under the error policy, tiles
   /// with non-finite values are counted in nonfinite() and left out of the statistics.
   void add_block(const double* data, std::int64_t leading_dimension, std::int64_t rows);
-  /// The same for a block given as one pointer per column (each to `rows` values), so the columns
-  /// may sit anywhere: in one buffer, or straight in a mapped file.
-  void add_block(std::span<const double* const> columns, std::int64_t rows);
 
   /// The same work split up, for callers that overlap reading the next block with computing this
   /// one: begin_block, then compute_tile for every tile index below the count it returned (from
@@ -54,7 +50,6 @@ public:
   std::int64_t begin_block(std::int64_t rows);
   void compute_tile(std::int64_t tile, const double* data, std::int64_t leading_dimension,
                     std::int64_t rows);
-  void compute_tile(std::int64_t tile, std::span<const double* const> columns, std::int64_t rows);
   void end_block(std::int64_t rows);
 
   const SufficientStats& stats() const noexcept { return stats_; }

@@ -56,14 +56,14 @@ void read_and_accumulate(lake::PartitionReader& reader, model::BlockAccumulator&
 }
 
 // Several threads: while the team computes the tiles of one block, one task reads the next block
-// into the other buffer (HDF5 is called by one thread at a time, in row order). A thread that is
-// done reading joins the tiles, so reading costs wall time only when it is the longer part.
+// into the other half of the buffer (HDF5 is called by one thread at a time, in row order). A
+// thread that is done reading joins the tiles, so reading costs wall time only when it is the
+// longer part.
 void read_and_accumulate_overlapped(lake::PartitionReader& reader,
                                     model::BlockAccumulator& accumulator, std::int64_t block_rows,
                                     std::vector<double>& buffer, int num_threads) {
-  std::vector<double> second(buffer.size());
   double* current = buffer.data();
-  double* next = second.data();
+  double* next = buffer.data() + buffer.size() / 2;
   std::exception_ptr read_error;
   const std::int64_t num_rows = reader.num_rows();
 #pragma omp parallel num_threads(num_threads)
@@ -106,9 +106,12 @@ PartitionOutcome process_partition(const lake::PartitionInfo& partition, std::si
   const auto k = static_cast<std::int64_t>(columns.size());
   const std::int64_t block_rows =
       std::min(job.lake.block_rows, std::max<std::int64_t>(reader.num_rows(), 1));
-  buffer.resize(static_cast<std::size_t>(block_rows * k));
+  const bool is_overlapped = options.num_threads > 1 && reader.num_rows() > block_rows;
+  // Kept across partitions: a fresh buffer per partition would pay its page faults every time.
+  const auto needed = static_cast<std::size_t>(block_rows * k * (is_overlapped ? 2 : 1));
+  if (buffer.size() < needed) buffer.resize(needed);
   model::BlockAccumulator accumulator(k, options);
-  if (options.num_threads > 1 && reader.num_rows() > block_rows) {
+  if (is_overlapped) {
     read_and_accumulate_overlapped(reader, accumulator, block_rows, buffer, options.num_threads);
   } else {
     read_and_accumulate(reader, accumulator, block_rows, buffer);

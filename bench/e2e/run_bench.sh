@@ -9,7 +9,7 @@ root=$(cd "$here/../.." && pwd)
 partitions=16
 rows=500000
 features=32
-block_rows=65536
+block_rows=16384   # the job file's default
 reps=3
 limit_reps=10
 alpha=1.0
@@ -304,12 +304,13 @@ fi
 # ---------------------------------------------------------------- peers
 if ((skip_peers == 0)); then
   # numpy and scikit-learn get every core through OpenBLAS; Dask parallelises itself, so its
-  # BLAS runs one thread per worker to avoid oversubscribing the cores.
+  # BLAS runs one thread per worker to avoid oversubscribing the cores. dask.array keeps its own
+  # chunk size (65,536 rows): a peer's settings do not follow sluice's block_rows.
   run_logged numpy env OPENBLAS_NUM_THREADS="$max_procs" OMP_NUM_THREADS="$max_procs" \
     "$py" "$here/peer_numpy.py" --lake "$lake" --alpha "$alpha" --reps "$reps"
   run_logged dask env OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
     "$py" "$here/peer_dask.py" --lake "$lake" --alpha "$alpha" --reps "$reps" \
-    --workers "$max_procs" --block-rows "$block_rows"
+    --workers "$max_procs"
   run_logged sklearn env OPENBLAS_NUM_THREADS="$max_procs" OMP_NUM_THREADS="$max_procs" \
     "$py" "$here/peer_sklearn.py" --lake "$lake" --alpha "$alpha" --reps "$reps"
 fi

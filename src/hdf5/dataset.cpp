@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace sluice::hdf5 {
@@ -167,6 +168,25 @@ Dtype Dataset::dtype() const {
   throw DataError(fmt::format("unsupported dtype {} (supported: float64, float32, int64, int32, "
                               "int8, uint8, bool)",
                               describe_type(type)));
+}
+
+std::optional<std::int64_t> Dataset::raw_float64_offset() const {
+  if constexpr (std::endian::native != std::endian::little) return std::nullopt;
+  if (is_boolean_ || dims_.size() != 1 || H5Tequal(file_type_.get(), H5T_IEEE_F64LE) <= 0) {
+    return std::nullopt;
+  }
+  PropertyListHandle creation(check_id(H5Dget_create_plist(handle_.get()), "H5Dget_create_plist"));
+  if (H5Pget_layout(creation.get()) != H5D_CONTIGUOUS || H5Pget_external_count(creation.get()) != 0) {
+    return std::nullopt;
+  }
+  // The address from the file's first byte, user block included.
+  const haddr_t offset = H5Dget_offset(handle_.get());
+  const auto bytes = static_cast<hsize_t>(length()) * sizeof(double);
+  if (offset == HADDR_UNDEF || offset % alignof(double) != 0 ||
+      H5Dget_storage_size(handle_.get()) != bytes) {
+    return std::nullopt;
+  }
+  return static_cast<std::int64_t>(offset);
 }
 
 void Dataset::read(std::int64_t start, std::span<double> out) const {

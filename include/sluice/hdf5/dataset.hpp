@@ -4,6 +4,7 @@
 #include "sluice/hdf5/handle.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,6 +33,12 @@ public:
   Dtype dtype() const;
   /// Bytes of one chunk, or 0 for contiguous/compact storage.
   std::size_t chunk_bytes() const noexcept { return chunk_bytes_; }
+
+  /// Where the values start in the file when the file's bytes already are the column as the reader
+  /// wants it: little-endian float64 (on a little-endian machine), contiguous layout, allocated,
+  /// stored in this file (not external), 8-byte aligned. Otherwise nullopt, and read() is the way
+  /// in. H5Dget_offset exists for exactly this: reading raw data without the library.
+  std::optional<std::int64_t> raw_float64_offset() const;
 
   /// Reads elements [start, start + out.size()) converted to double into out.
   void read(std::int64_t start, std::span<double> out) const;

@@ -7,12 +7,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 namespace sluice::lake {
 
 class ColumnChecksum;
+class RawColumnFile;
 
 /// Opens one partition and checks it against the lake contract for the requested columns:
 /// each exists in the group, is 1-D, has a supported dtype, and all have the same length.
@@ -30,9 +32,15 @@ public:
 
   /// Reads rows [start, start + count) of every column, converted to double, into a column-major
   /// buffer with the given leading dimension (>= count). Blocks must be read in order, from row 0,
-  /// without gaps: the content checksum is computed on the way.
+  /// without gaps: the content checksum is computed on the way. Called from an OpenMP task or
+  /// parallel region, plain float64 columns (reads_directly()) are fetched as one task each, so
+  /// idle threads share the reading; HDF5 itself is only ever called by one thread.
   void read_block(std::int64_t start, std::int64_t count, double* out,
                   std::int64_t leading_dimension);
+
+  /// Whether every column is plain contiguous float64 in the file, read with pread() rather than
+  /// through HDF5 (same values; see hdf5::Dataset::raw_float64_offset).
+  bool reads_directly() const noexcept { return raw_file_ != nullptr; }
 
   /// Checksum of the column values (see docs/snapshot-format.md); valid once every row was read.
   std::uint64_t checksum() const;
@@ -40,11 +48,16 @@ public:
   std::int64_t bytes_read() const noexcept { return bytes_read_; }
 
 private:
+  void open_raw_file_if_plain();
+  void read_column(std::size_t column, std::int64_t start, std::span<double> out);
+
   std::filesystem::path path_;
   hdf5::File file_;
   std::vector<std::string> columns_;
   std::vector<hdf5::Dataset> datasets_;
   std::vector<ColumnChecksum> checksums_;
+  std::unique_ptr<RawColumnFile> raw_file_;  // set when every column can be read with pread()
+  std::vector<std::int64_t> column_offsets_; // byte offset of each column's values in the file
   std::int64_t num_rows_ = 0;
   std::int64_t next_row_ = 0;
   std::int64_t bytes_read_ = 0;

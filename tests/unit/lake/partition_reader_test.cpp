@@ -149,3 +149,92 @@ TEST(PartitionReaderTest, truncated_file_fails_with_its_name) {
   }
   EXPECT_TRUE(contains(message, path.string())) << message;
 }
+
+namespace {
+
+// A partition of two contiguous float64 columns behind a 1 KiB user block, as `h5py.File(...,
+// userblock_size=1024)` writes: the data addresses then do not start at the file's first byte.
+std::filesystem::path write_with_user_block(const std::filesystem::path& path, std::size_t rows) {
+  hid_t creation = H5Pcreate(H5P_FILE_CREATE);
+  H5Pset_userblock(creation, 1024);
+  hid_t file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, creation, H5P_DEFAULT);
+  std::vector<double> a(rows), b(rows);
+  for (std::size_t i = 0; i < rows; ++i) {
+    a[i] = 0.5 * static_cast<double>(i);
+    b[i] = -static_cast<double>(i * i);
+  }
+  write_raw(file, "a", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, a);
+  write_raw(file, "b", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, b);
+  H5Fclose(file);
+  H5Pclose(creation);
+  return path;
+}
+
+} // namespace
+
+TEST(PartitionReaderTest, plain_float64_columns_are_read_directly_with_their_exact_values) {
+  sluice::testing_support::TempDir dir;
+  const auto path = write_with_user_block(dir / "plain.h5", 5000);
+  PartitionReader reader(path, "/", {"b", "a"});
+  ASSERT_TRUE(reader.reads_directly());
+  std::vector<double> block(2 * 5000);
+  for (std::int64_t row = 0; row < 5000; row += 1000) {
+    reader.read_block(row, 1000, block.data() + row, 5000);
+  }
+  for (std::size_t i = 0; i < 5000; ++i) {
+    ASSERT_EQ(block[i], -static_cast<double>(i * i)) << "b at row " << i;
+    ASSERT_EQ(block[5000 + i], 0.5 * static_cast<double>(i)) << "a at row " << i;
+  }
+}
+
+TEST(PartitionReaderTest, columns_needing_conversion_or_chunks_go_through_hdf5) {
+  sluice::testing_support::TempDir dir;
+  {
+    auto file = sluice::hdf5::File::create(dir / "mixed.h5");
+    write_raw<double>(file.id(), "x", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, {1, 2, 3});
+    write_raw<float>(file.id(), "f", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {1, 2, 3});
+    write_raw<double>(file.id(), "big_endian", H5T_IEEE_F64BE, H5T_NATIVE_DOUBLE, {1, 2, 3});
+    sluice::hdf5::ColumnWriter::create(file.id(), "chunked", 3, {.chunk_rows = 2})
+        .write(0, std::vector<double>{1, 2, 3});
+  }
+  EXPECT_TRUE(PartitionReader(dir / "mixed.h5", "/", {"x"}).reads_directly());
+  for (const char* other : {"f", "big_endian", "chunked"}) {
+    PartitionReader reader(dir / "mixed.h5", "/", {"x", other});
+    EXPECT_FALSE(reader.reads_directly()) << other;
+    std::vector<double> block(6);
+    reader.read_block(0, 3, block.data(), 3);
+    EXPECT_EQ(block, (std::vector<double>{1, 2, 3, 1, 2, 3})) << other;
+  }
+}
+
+TEST(PartitionReaderTest, threads_sharing_a_block_read_give_the_serial_bits_and_checksum) {
+  sluice::testing_support::TempDir dir;
+  const auto path = write_with_user_block(dir / "plain.h5", 20000);
+  const auto read_all = [&](int threads) {
+    PartitionReader reader(path, "/", {"a", "b"});
+    std::vector<double> block(2 * 20000);
+#pragma omp parallel num_threads(threads)
+#pragma omp single
+    for (std::int64_t row = 0; row < 20000; row += 3000) {
+      reader.read_block(row, std::min<std::int64_t>(3000, 20000 - row), block.data() + row, 20000);
+    }
+    return std::make_pair(block, reader.checksum());
+  };
+  EXPECT_EQ(read_all(1), read_all(4));
+}
+
+TEST(PartitionReaderTest, a_file_truncated_while_read_directly_fails_with_its_name) {
+  sluice::testing_support::TempDir dir;
+  const auto path = write_with_user_block(dir / "shrinks.h5", 100000);
+  PartitionReader reader(path, "/", {"a", "b"});
+  ASSERT_TRUE(reader.reads_directly());
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) / 2);
+  std::vector<double> block(2 * 100000);
+  try {
+    reader.read_block(0, 100000, block.data(), 100000);
+    FAIL() << "a read past the end of the file succeeded";
+  } catch (const sluice::DataError& error) {
+    EXPECT_TRUE(contains(error.what(), path.string())) << error.what();
+    EXPECT_TRUE(contains(error.what(), "ends before")) << error.what();
+  }
+}

@@ -75,18 +75,18 @@ PartitionReader::PartitionReader(const std::filesystem::path& path, const std::s
 }
 
 void PartitionReader::open_raw_file_if_plain() {
+  std::vector<std::int64_t> offsets;
   std::int64_t end_of_data = 0;
   for (const hdf5::Dataset& dataset : datasets_) {
     const std::optional<std::int64_t> offset = dataset.raw_float64_offset();
-    if (!offset) return;
-    column_offsets_.push_back(*offset);
+    if (!offset) return; // one column needs HDF5, so the whole partition is read through it
+    offsets.push_back(*offset);
     end_of_data = std::max(end_of_data,
                            *offset + num_rows_ * static_cast<std::int64_t>(sizeof(double)));
   }
   if (std::optional<RawColumnFile> file = RawColumnFile::open(path_, end_of_data)) {
     raw_file_ = std::make_unique<RawColumnFile>(std::move(*file));
-  } else {
-    column_offsets_.clear();
+    column_offsets_ = std::move(offsets);
   }
 }
 

@@ -20,7 +20,13 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <exception>
+#include <mutex>
 #include <cstdlib>
 #include <optional>
 
@@ -154,45 +160,142 @@ struct LocalWork {
   bool is_stopped = false;
 };
 
+// One partition under the job's bad-partition policy: its outcome (possibly a skip), or why the
+// job must fail.
+struct Attempt {
+  std::optional<PartitionOutcome> outcome;
+  std::optional<std::string> failure;
+};
+
+Attempt attempt_partition(const mpi::Communicator& comm, const job::JobSpec& job,
+                          const lake::PartitionInfo& partition, std::size_t index,
+                          const model::AccumulatorOptions& accumulator,
+                          std::vector<double>& buffer) {
+  try {
+    PartitionOutcome outcome = process_partition(partition, index, job, accumulator, buffer);
+    outcome.rank = comm.rank();
+    return {std::move(outcome), std::nullopt};
+  } catch (const Error& error) {
+    if (job.lake.on_bad_partition != job::BadPartitionPolicy::skip) {
+      return {std::nullopt, fmt::format("{} [rank {}]", error.what(), comm.rank())};
+    }
+    spdlog::warn("skipping partition: {}", error.what());
+    PartitionOutcome skipped;
+    skipped.index = index;
+    skipped.rank = comm.rank();
+    skipped.skipped_reason = error.what();
+    return {std::move(skipped), std::nullopt};
+  }
+}
+
+// Several threads and at least as many partitions: each thread takes whole partitions, largest
+// first, like a rank of its own, so the threads never wait on one another inside a partition. A
+// partition's statistics have the same bits whichever thread computes them, and outcomes are
+// returned in partition order. Only the calling thread talks MPI (progress), as FUNNELED asks.
+std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm, const job::JobSpec& job,
+                                         const std::vector<lake::PartitionInfo>& partitions,
+                                         std::vector<std::size_t> mine, const Plan& plan,
+                                         const RunOptions& options, int num_threads,
+                                         model::AccumulatorOptions accumulator,
+                                         Progress& progress, bool& is_stopped) {
+  std::stable_sort(mine.begin(), mine.end(),
+                   [&](std::size_t a, std::size_t b) { return plan.rows[a] > plan.rows[b]; });
+  accumulator.num_threads = 1;
+  std::vector<Attempt> attempts(mine.size());
+  std::atomic<bool> is_halted{false}, stopped{false};
+  std::atomic<std::int64_t> num_started{0};
+  std::mutex pending_mutex;
+  std::vector<std::pair<std::int64_t, std::int64_t>> pending; // rows, bytes of finished ones
+  std::exception_ptr unexpected;
+  const auto report_pending = [&] {
+    std::vector<std::pair<std::int64_t, std::int64_t>> done;
+    {
+      const std::lock_guard lock(pending_mutex);
+      done.swap(pending);
+    }
+    for (const auto& [rows, bytes] : done) progress.partition_done(rows, bytes);
+  };
+#pragma omp parallel num_threads(num_threads)
+  {
+    std::vector<double> buffer;
+#pragma omp for schedule(dynamic, 1)
+    for (std::size_t k = 0; k < mine.size(); ++k) {
+      if (is_halted) continue;
+      if (is_stop_requested() || (options.stop_after_partitions >= 0 &&
+                                  num_started.fetch_add(1) >= options.stop_after_partitions)) {
+        stopped = true;
+        is_halted = true;
+        continue;
+      }
+      try {
+        attempts[k] = attempt_partition(comm, job, partitions[mine[k]], mine[k], accumulator, buffer);
+        if (attempts[k].failure) is_halted = true;
+        if (attempts[k].outcome && attempts[k].outcome->skipped_reason.empty()) {
+          const std::lock_guard lock(pending_mutex);
+          pending.emplace_back(attempts[k].outcome->rows, attempts[k].outcome->bytes);
+        }
+      } catch (...) {
+        const std::lock_guard lock(pending_mutex);
+        if (!unexpected) unexpected = std::current_exception();
+        is_halted = true;
+      }
+      if (omp_get_thread_num() == 0) report_pending();
+    }
+  }
+  if (unexpected) std::rethrow_exception(unexpected);
+  report_pending();
+  is_stopped = stopped;
+  // Back into partition order, so the first failure reported is the lowest partition's.
+  std::vector<Attempt> in_order(partitions.size());
+  for (std::size_t k = 0; k < mine.size(); ++k) in_order[mine[k]] = std::move(attempts[k]);
+  return in_order;
+}
+
 LocalWork read_and_accumulate(const mpi::Communicator& comm, const job::JobSpec& job,
                               const std::vector<lake::PartitionInfo>& partitions, const Plan& plan,
                               const RunOptions& options, Progress& progress) {
   LocalWork work;
   std::optional<LocalFailure> failure;
-  model::AccumulatorOptions accumulator{
+  const int num_threads = threads_per_rank(job, options);
+  const model::AccumulatorOptions accumulator{
       .nonfinite = job.lake.on_nonfinite == job::NonFiniteAction::drop_rows
                        ? model::NonFinitePolicy::drop_rows
                        : model::NonFinitePolicy::error,
-      .num_threads = threads_per_rank(job, options)};
-  std::vector<double> buffer;
-  std::int64_t num_done = 0;
+      .num_threads = num_threads};
+  std::vector<std::size_t> mine;
   for (std::size_t i = 0; i < partitions.size(); ++i) {
-    if (plan.owner[i] != comm.rank()) continue;
-    if (is_stop_requested() ||
-        (options.stop_after_partitions >= 0 && num_done >= options.stop_after_partitions)) {
-      work.is_stopped = true;
-      break;
+    if (plan.owner[i] == comm.rank()) mine.push_back(i);
+  }
+  const auto take = [&](std::size_t i, Attempt& attempt) {
+    if (attempt.failure) {
+      if (!failure) failure = LocalFailure{static_cast<std::int64_t>(i), *attempt.failure};
+    } else if (attempt.outcome) {
+      work.outcomes.push_back(std::move(*attempt.outcome));
     }
-    try {
-      PartitionOutcome outcome = process_partition(partitions[i], i, job, accumulator, buffer);
-      outcome.rank = comm.rank();
-      progress.partition_done(outcome.rows, outcome.bytes);
-      work.outcomes.push_back(std::move(outcome));
-    } catch (const Error& error) {
-      if (job.lake.on_bad_partition == job::BadPartitionPolicy::skip) {
-        spdlog::warn("skipping partition: {}", error.what());
-        PartitionOutcome skipped;
-        skipped.index = i;
-        skipped.rank = comm.rank();
-        skipped.skipped_reason = error.what();
-        work.outcomes.push_back(std::move(skipped));
-      } else {
-        failure = LocalFailure{static_cast<std::int64_t>(i),
-                               fmt::format("{} [rank {}]", error.what(), comm.rank())};
+  };
+  if (num_threads > 1 && mine.size() >= static_cast<std::size_t>(num_threads)) {
+    std::vector<Attempt> attempts = attempt_in_parallel(comm, job, partitions, mine, plan, options,
+                                                        num_threads, accumulator, progress,
+                                                        work.is_stopped);
+    for (std::size_t i : mine) take(i, attempts[i]);
+  } else {
+    // Fewer partitions than threads: one partition at a time, its blocks shared by the threads.
+    std::vector<double> buffer;
+    std::int64_t num_done = 0;
+    for (std::size_t i : mine) {
+      if (is_stop_requested() ||
+          (options.stop_after_partitions >= 0 && num_done >= options.stop_after_partitions)) {
+        work.is_stopped = true;
         break;
       }
+      Attempt attempt = attempt_partition(comm, job, partitions[i], i, accumulator, buffer);
+      if (attempt.outcome && attempt.outcome->skipped_reason.empty()) {
+        progress.partition_done(attempt.outcome->rows, attempt.outcome->bytes);
+      }
+      take(i, attempt);
+      if (failure) break;
+      ++num_done;
     }
-    ++num_done;
   }
   progress.local_done();
   schedule::raise_if_any_failed(comm, failure);

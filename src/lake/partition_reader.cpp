@@ -26,6 +26,11 @@ std::string join_group_path(const std::string& group, const std::string& name) {
 
 PartitionReader::PartitionReader(const std::filesystem::path& path, const std::string& group,
                                  const std::vector<std::string>& columns)
+    : PartitionReader(hdf5::lock_library(), path, group, columns) {}
+
+// The lock, taken before the first member opens the file, is held until the checks are done.
+PartitionReader::PartitionReader(hdf5::LibraryLock /*held*/, const std::filesystem::path& path,
+                                 const std::string& group, const std::vector<std::string>& columns)
     : path_(path), file_([&] {
         try {
           return hdf5::File::open_read(path);
@@ -95,6 +100,7 @@ void PartitionReader::read_column(std::size_t j, std::int64_t start, std::span<d
     if (raw_file_) {
       raw_file_->read(column_offsets_[j] + start * static_cast<std::int64_t>(sizeof(double)), out);
     } else {
+      const hdf5::LibraryLock lock = hdf5::lock_library();
       datasets_[j].read(start, out);
     }
   } catch (const sluice::Error& error) {
@@ -104,9 +110,12 @@ void PartitionReader::read_column(std::size_t j, std::int64_t start, std::span<d
   checksums_[j].update(out);
 }
 
-PartitionReader::~PartitionReader() = default;
-PartitionReader::PartitionReader(PartitionReader&&) noexcept = default;
-PartitionReader& PartitionReader::operator=(PartitionReader&&) noexcept = default;
+PartitionReader::~PartitionReader() {
+  // Close the datasets and the file under the lock; the moved-from members close nothing.
+  const hdf5::LibraryLock lock = hdf5::lock_library();
+  const std::vector<hdf5::Dataset> datasets = std::move(datasets_);
+  const hdf5::File file = std::move(file_);
+}
 
 void PartitionReader::read_block(std::int64_t start, std::int64_t count, double* out,
                                  std::int64_t leading_dimension) {

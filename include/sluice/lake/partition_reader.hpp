@@ -3,6 +3,7 @@
 
 #include "sluice/hdf5/dataset.hpp"
 #include "sluice/hdf5/file.hpp"
+#include "sluice/hdf5/library_lock.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -19,13 +20,15 @@ class RawColumnFile;
 /// Opens one partition and checks it against the lake contract for the requested columns:
 /// each exists in the group, is 1-D, has a supported dtype, and all have the same length.
 /// Failures throw DataError naming the partition, the dataset and what is wrong.
+/// Readers of different partitions may live on different threads: every HDF5 call they make holds
+/// hdf5::library_mutex().
 class PartitionReader {
 public:
   PartitionReader(const std::filesystem::path& path, const std::string& group,
                   const std::vector<std::string>& columns);
   ~PartitionReader();
-  PartitionReader(PartitionReader&&) noexcept;
-  PartitionReader& operator=(PartitionReader&&) noexcept;
+  PartitionReader(const PartitionReader&) = delete;
+  PartitionReader& operator=(const PartitionReader&) = delete;
 
   std::int64_t num_rows() const noexcept { return num_rows_; }
   std::size_t num_columns() const noexcept { return columns_.size(); }
@@ -48,6 +51,8 @@ public:
   std::int64_t bytes_read() const noexcept { return bytes_read_; }
 
 private:
+  PartitionReader(hdf5::LibraryLock lock, const std::filesystem::path& path,
+                  const std::string& group, const std::vector<std::string>& columns);
   void open_raw_file_if_plain();
   void read_column(std::size_t column, std::int64_t start, std::span<double> out);
 

@@ -16,7 +16,11 @@
 using namespace sluice;
 using testing_support::TempDir;
 
-TEST(StopResumeMpiTest, stopped_run_resumes_to_the_same_bits) {
+namespace {
+
+// Stops each rank after one partition, then resumes; with 3 threads a rank holding 3 or more
+// partitions runs them side by side, one per thread, and must stop and resume the same way.
+void stop_then_resume(int threads) {
   auto comm = mpi::Communicator::borrow(MPI_COMM_WORLD);
   TempDir dir(comm);
   lake::SyntheticLakeOptions options{.root = dir / "lake", .num_partitions = 9,
@@ -32,7 +36,7 @@ TEST(StopResumeMpiTest, stopped_run_resumes_to_the_same_bits) {
 
   bool is_stopped = false;
   try {
-    coordinator::run_job(comm, job, {.stop_after_partitions = 1});
+    coordinator::run_job(comm, job, {.threads = threads, .stop_after_partitions = 1});
   } catch (const coordinator::StoppedError&) {
     is_stopped = true;
   }
@@ -41,12 +45,20 @@ TEST(StopResumeMpiTest, stopped_run_resumes_to_the_same_bits) {
   EXPECT_FALSE(registry.current_version("m"));
   EXPECT_TRUE(std::filesystem::exists(job.publish.registry / "m" / ".checkpoint.json"));
 
-  auto resumed = coordinator::run_job(comm, job);
+  auto resumed = coordinator::run_job(comm, job, {.threads = threads});
   EXPECT_EQ(resumed.num_resumed_partitions, std::min<std::int64_t>(comm.size(), 9));
   EXPECT_EQ(resumed.fit.coefficients, reference.fit.coefficients);
   EXPECT_EQ(resumed.fit.intercept, reference.fit.intercept);
   EXPECT_EQ(registry.current_version("m"), 1);
   EXPECT_FALSE(std::filesystem::exists(job.publish.registry / "m" / ".checkpoint.json"));
+}
+
+} // namespace
+
+TEST(StopResumeMpiTest, stopped_run_resumes_to_the_same_bits) { stop_then_resume(1); }
+
+TEST(StopResumeMpiTest, stopped_run_with_partitions_on_threads_resumes_to_the_same_bits) {
+  stop_then_resume(3);
 }
 
 TEST(StopResumeMpiTest, damaged_checkpoint_is_ignored) {

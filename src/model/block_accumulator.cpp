@@ -6,8 +6,6 @@
 #include <omp.h>
 
 #include <cmath>
-#include <span>
-#include <vector>
 
 namespace sluice::model {
 namespace {
@@ -39,22 +37,15 @@ Eigen::Index keep_finite_rows(const ConstBlock& tile, Eigen::MatrixXd& kept,
   return num_kept;
 }
 
-// A pointer to each column of a column-major matrix, as gram_lower takes them.
-void point_at_columns(const Eigen::MatrixXd& matrix, std::vector<const double*>& columns) {
-  columns.resize(static_cast<std::size_t>(matrix.cols()));
-  for (Eigen::Index j = 0; j < matrix.cols(); ++j) {
-    columns[static_cast<std::size_t>(j)] = matrix.col(j).data();
-  }
-}
+using Rows = Eigen::Ref<const Eigen::MatrixXd, 0, Eigen::OuterStride<>>;
 
 // One pass over the rows: the lower triangle of comoment becomes rowsᵀ·rows (the upper one is
 // zeroed and never read), and the column sums come back, in an order fixed by the shape alone.
-Eigen::VectorXd gram_and_sums(std::span<const double* const> columns, std::int64_t rows,
-                              Eigen::MatrixXd& comoment) {
-  const auto cols = static_cast<std::int64_t>(columns.size());
-  Eigen::VectorXd sums(cols);
+Eigen::VectorXd gram_and_sums(const Rows& rows, Eigen::MatrixXd& comoment) {
+  Eigen::VectorXd sums(rows.cols());
   comoment.setZero();
-  gram_lower(columns.data(), rows, cols, comoment.data(), comoment.outerStride(), sums.data());
+  gram_lower(rows.data(), rows.outerStride(), rows.rows(), rows.cols(), comoment.data(),
+             comoment.outerStride(), sums.data());
   return sums;
 }
 
@@ -77,55 +68,40 @@ bool centre_products(const Eigen::VectorXd& sums, SufficientStats& stats) {
   return true;
 }
 
-// The tile's columns gathered into one matrix, for the rare paths that need Eigen's view of it.
-void gather(std::span<const double* const> columns, std::int64_t rows, Eigen::MatrixXd& into) {
-  into.resize(rows, static_cast<Eigen::Index>(columns.size()));
-  for (std::size_t j = 0; j < columns.size(); ++j) {
-    into.col(static_cast<Eigen::Index>(j)) = Eigen::Map<const Eigen::VectorXd>(columns[j], rows);
-  }
-}
-
 // Statistics of finite rows whose raw products and sums gram_and_sums has just computed.
-void finish_statistics(std::span<const double* const> columns, std::int64_t rows,
-                       const Eigen::VectorXd& sums, SufficientStats& stats, TileScratch& scratch) {
-  stats.count = rows;
-  if (rows == 0) {
+void finish_statistics(const Rows& rows, const Eigen::VectorXd& sums, SufficientStats& stats,
+                       Eigen::MatrixXd& centred) {
+  const Eigen::Index n = rows.rows();
+  stats.count = n;
+  if (n == 0) {
     stats.mean.setZero();
     return;
   }
-  stats.mean = sums / static_cast<double>(rows);
+  stats.mean = sums / static_cast<double>(n);
   if (centre_products(sums, stats)) return;
-  gather(columns, rows, scratch.centred);
-  scratch.centred.rowwise() -= stats.mean.transpose();
-  std::vector<const double*> centred_columns;
-  point_at_columns(scratch.centred, centred_columns);
-  gram_and_sums(centred_columns, rows, stats.comoment);
+  centred = rows.rowwise() - stats.mean.transpose();
+  gram_and_sums(centred, stats.comoment);
 }
 
-void accumulate_tile(std::span<const double* const> columns, std::int64_t rows,
-                     std::int64_t first_row, NonFinitePolicy policy, SufficientStats& stats,
-                     NonFiniteReport& report, TileScratch& scratch) {
+void accumulate_tile(const ConstBlock& tile, std::int64_t first_row, NonFinitePolicy policy,
+                     SufficientStats& stats, NonFiniteReport& report, Eigen::MatrixXd& scratch) {
   report = NonFiniteReport{};
   // Any NaN or Inf makes its column's sum non-finite, so a finite sum proves a clean tile cheaply;
   // a sum that overflowed only sends us down the exact (slow) path, which then finds nothing.
-  Eigen::VectorXd sums = gram_and_sums(columns, rows, stats.comoment);
+  Eigen::VectorXd sums = gram_and_sums(tile, stats.comoment);
   if (sums.allFinite()) {
-    finish_statistics(columns, rows, sums, stats, scratch);
+    finish_statistics(tile, sums, stats, scratch);
     return;
   }
-  gather(columns, rows, scratch.gathered);
   Eigen::MatrixXd kept;
-  const Eigen::Index num_kept = keep_finite_rows(
-      ConstBlock(scratch.gathered.data(), rows, scratch.gathered.cols(), Eigen::OuterStride<>(rows)),
-      kept, report, first_row);
+  Eigen::Index num_kept = keep_finite_rows(tile, kept, report, first_row);
   if (report.num_values > 0 && policy == NonFinitePolicy::error) {
     stats.count = 0;
     return;
   }
-  std::vector<const double*> kept_columns;
-  point_at_columns(kept, kept_columns);
-  sums = gram_and_sums(kept_columns, num_kept, stats.comoment);
-  finish_statistics(kept_columns, num_kept, sums, stats, scratch);
+  auto kept_rows = kept.topRows(num_kept);
+  sums = gram_and_sums(kept_rows, stats.comoment);
+  finish_statistics(kept_rows, sums, stats, scratch);
 }
 
 } // namespace
@@ -153,13 +129,11 @@ std::int64_t BlockAccumulator::begin_block(std::int64_t rows) {
 void BlockAccumulator::compute_tile(std::int64_t t, const double* data,
                                     std::int64_t leading_dimension, std::int64_t rows) {
   const std::int64_t begin = t * tile_rows;
+  const std::int64_t count = std::min(tile_rows, rows - begin);
+  ConstBlock tile(data + begin, count, num_columns_, Eigen::OuterStride<>(leading_dimension));
   Tile& slot = tiles_[static_cast<std::size_t>(t)];
-  slot.columns.resize(static_cast<std::size_t>(num_columns_));
-  for (Eigen::Index j = 0; j < num_columns_; ++j) {
-    slot.columns[static_cast<std::size_t>(j)] = data + j * leading_dimension + begin;
-  }
-  accumulate_tile(slot.columns, std::min(tile_rows, rows - begin), rows_seen_ + begin,
-                  options_.nonfinite, slot.stats, slot.nonfinite, slot.scratch);
+  accumulate_tile(tile, rows_seen_ + begin, options_.nonfinite, slot.stats, slot.nonfinite,
+                  slot.centred);
 }
 
 void BlockAccumulator::end_block(std::int64_t rows) {

@@ -19,13 +19,6 @@ struct NonFiniteReport {
   Eigen::Index first_column = -1; ///< column index within the block
 };
 
-/// Buffers one tile reuses across blocks, for the rare paths that copy it (non-finite values,
-/// means far from the origin).
-struct TileScratch {
-  Eigen::MatrixXd gathered;
-  Eigen::MatrixXd centred;
-};
-
 struct AccumulatorOptions {
   NonFinitePolicy nonfinite = NonFinitePolicy::error;
   int num_threads = 1;
@@ -59,8 +52,7 @@ private:
   struct Tile {
     SufficientStats stats;
     NonFiniteReport nonfinite;
-    std::vector<const double*> columns; // this tile's rows of each column
-    TileScratch scratch;
+    Eigen::MatrixXd centred; // scratch, reused across blocks
   };
 
   Eigen::Index num_columns_;

@@ -7,15 +7,10 @@ namespace sluice::model {
 
 /// Writes the lower triangle (i >= j) of XᵀX into `out` (column-major, leading dimension
 /// `out_ld`) and the sum of each column into `column_sums` (`cols` values), where X is
-/// `rows` × `cols` and column j holds the `rows` values at `columns[j]` (the columns need not be
-/// in one buffer: they may point straight into a mapped file). The strict upper triangle of `out`
+/// `rows` × `cols`, column-major with leading dimension `ld`. The strict upper triangle of `out`
 /// is left alone. The summation order depends only on `rows` and `cols`, never on addresses or
 /// threads, so equal inputs give equal bits. A NaN or ±Inf anywhere in a column makes its sum
 /// non-finite.
-void gram_lower(const double* const* columns, std::int64_t rows, std::int64_t cols, double* out,
-                std::int64_t out_ld, double* column_sums);
-
-/// The same for a column-major buffer: column j starts at x + j * ld.
 void gram_lower(const double* x, std::int64_t ld, std::int64_t rows, std::int64_t cols,
                 double* out, std::int64_t out_ld, double* column_sums);
 

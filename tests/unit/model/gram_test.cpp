@@ -7,7 +7,6 @@
 #include <Eigen/Dense>
 
 #include <cmath>
-#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -86,29 +85,6 @@ TEST(GramTest, bits_do_not_depend_on_the_address_of_the_data) {
           << "shift " << shift << " entry " << k;
     }
   }
-}
-
-TEST(GramTest, columns_scattered_in_memory_give_the_bits_of_one_buffer) {
-  const Eigen::Index rows = 2051, cols = 13;
-  const Eigen::MatrixXd x = Eigen::MatrixXd::Random(rows, cols);
-  // Each column in its own allocation, some off the 32-byte grid, as in a mapped file.
-  std::vector<std::vector<double>> storage;
-  std::vector<const double*> columns;
-  for (Eigen::Index j = 0; j < cols; ++j) {
-    const auto shift = static_cast<std::size_t>(j % 3);
-    storage.emplace_back(static_cast<std::size_t>(rows) + shift);
-    std::copy(x.col(j).data(), x.col(j).data() + rows, storage.back().begin() + static_cast<std::ptrdiff_t>(shift));
-  }
-  for (Eigen::Index j = 0; j < cols; ++j) {
-    columns.push_back(storage[static_cast<std::size_t>(j)].data() + j % 3);
-  }
-  Eigen::MatrixXd from_buffer = Eigen::MatrixXd::Zero(cols, cols);
-  Eigen::MatrixXd from_pointers = Eigen::MatrixXd::Zero(cols, cols);
-  Eigen::VectorXd buffer_sums(cols), pointer_sums(cols);
-  gram_lower(x.data(), rows, rows, cols, from_buffer.data(), cols, buffer_sums.data());
-  gram_lower(columns.data(), rows, cols, from_pointers.data(), cols, pointer_sums.data());
-  EXPECT_EQ(std::memcmp(from_buffer.data(), from_pointers.data(), sizeof(double) * cols * cols), 0);
-  EXPECT_EQ(std::memcmp(buffer_sums.data(), pointer_sums.data(), sizeof(double) * cols), 0);
 }
 
 TEST(GramTest, a_nan_or_inf_makes_only_its_own_column_sum_non_finite) {

@@ -25,9 +25,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <exception>
 #include <mutex>
-#include <cstdlib>
+#include <numeric>
 #include <optional>
 
 namespace sluice::coordinator {
@@ -167,6 +168,17 @@ struct Attempt {
   std::optional<std::string> failure;
 };
 
+// The rows and bytes a finished (not skipped) partition adds to the progress.
+bool is_finished(const Attempt& attempt) {
+  return attempt.outcome && attempt.outcome->skipped_reason.empty();
+}
+
+// Whether a rank that has started `num_started` partitions stops before the next one.
+bool stop_before_next(const RunOptions& options, std::int64_t num_started) {
+  return is_stop_requested() ||
+         (options.stop_after_partitions >= 0 && num_started >= options.stop_after_partitions);
+}
+
 Attempt attempt_partition(const mpi::Communicator& comm, const job::JobSpec& job,
                           const lake::PartitionInfo& partition, std::size_t index,
                           const model::AccumulatorOptions& accumulator,
@@ -190,16 +202,20 @@ Attempt attempt_partition(const mpi::Communicator& comm, const job::JobSpec& job
 
 // Several threads and at least as many partitions: each thread takes whole partitions, largest
 // first, like a rank of its own, so the threads never wait on one another inside a partition. A
-// partition's statistics have the same bits whichever thread computes them, and outcomes are
-// returned in partition order. Only the calling thread talks MPI (progress), as FUNNELED asks.
+// partition's statistics have the same bits whichever thread computes them. Returns the attempts
+// in the order of `mine` (ascending partition index). Only the calling thread talks MPI
+// (progress), as FUNNELED asks.
 std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm, const job::JobSpec& job,
                                          const std::vector<lake::PartitionInfo>& partitions,
-                                         std::vector<std::size_t> mine, const Plan& plan,
+                                         const std::vector<std::size_t>& mine, const Plan& plan,
                                          const RunOptions& options, int num_threads,
                                          model::AccumulatorOptions accumulator,
                                          Progress& progress, bool& is_stopped) {
-  std::stable_sort(mine.begin(), mine.end(),
-                   [&](std::size_t a, std::size_t b) { return plan.rows[a] > plan.rows[b]; });
+  std::vector<std::size_t> largest_first(mine.size()); // positions in `mine`
+  std::iota(largest_first.begin(), largest_first.end(), std::size_t{0});
+  std::stable_sort(largest_first.begin(), largest_first.end(), [&](std::size_t a, std::size_t b) {
+    return plan.rows[mine[a]] > plan.rows[mine[b]];
+  });
   accumulator.num_threads = 1;
   std::vector<Attempt> attempts(mine.size());
   std::atomic<bool> is_halted{false}, stopped{false};
@@ -219,20 +235,22 @@ std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm, const jo
   {
     std::vector<double> buffer;
 #pragma omp for schedule(dynamic, 1)
-    for (std::size_t k = 0; k < mine.size(); ++k) {
+    for (std::size_t k = 0; k < largest_first.size(); ++k) {
       if (is_halted) continue;
-      if (is_stop_requested() || (options.stop_after_partitions >= 0 &&
-                                  num_started.fetch_add(1) >= options.stop_after_partitions)) {
+      if (stop_before_next(options, num_started.fetch_add(1))) {
         stopped = true;
         is_halted = true;
         continue;
       }
+      const std::size_t position = largest_first[k];
+      Attempt& attempt = attempts[position];
       try {
-        attempts[k] = attempt_partition(comm, job, partitions[mine[k]], mine[k], accumulator, buffer);
-        if (attempts[k].failure) is_halted = true;
-        if (attempts[k].outcome && attempts[k].outcome->skipped_reason.empty()) {
+        attempt = attempt_partition(comm, job, partitions[mine[position]], mine[position],
+                                    accumulator, buffer);
+        if (attempt.failure) is_halted = true;
+        if (is_finished(attempt)) {
           const std::lock_guard lock(pending_mutex);
-          pending.emplace_back(attempts[k].outcome->rows, attempts[k].outcome->bytes);
+          pending.emplace_back(attempt.outcome->rows, attempt.outcome->bytes);
         }
       } catch (...) {
         const std::lock_guard lock(pending_mutex);
@@ -245,10 +263,7 @@ std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm, const jo
   if (unexpected) std::rethrow_exception(unexpected);
   report_pending();
   is_stopped = stopped;
-  // Back into partition order, so the first failure reported is the lowest partition's.
-  std::vector<Attempt> in_order(partitions.size());
-  for (std::size_t k = 0; k < mine.size(); ++k) in_order[mine[k]] = std::move(attempts[k]);
-  return in_order;
+  return attempts;
 }
 
 LocalWork read_and_accumulate(const mpi::Communicator& comm, const job::JobSpec& job,
@@ -277,21 +292,19 @@ LocalWork read_and_accumulate(const mpi::Communicator& comm, const job::JobSpec&
     std::vector<Attempt> attempts = attempt_in_parallel(comm, job, partitions, mine, plan, options,
                                                         num_threads, accumulator, progress,
                                                         work.is_stopped);
-    for (std::size_t i : mine) take(i, attempts[i]);
+    // In partition order, so the failure reported is the lowest partition's.
+    for (std::size_t k = 0; k < mine.size(); ++k) take(mine[k], attempts[k]);
   } else {
     // Fewer partitions than threads: one partition at a time, its blocks shared by the threads.
     std::vector<double> buffer;
     std::int64_t num_done = 0;
     for (std::size_t i : mine) {
-      if (is_stop_requested() ||
-          (options.stop_after_partitions >= 0 && num_done >= options.stop_after_partitions)) {
+      if (stop_before_next(options, num_done)) {
         work.is_stopped = true;
         break;
       }
       Attempt attempt = attempt_partition(comm, job, partitions[i], i, accumulator, buffer);
-      if (attempt.outcome && attempt.outcome->skipped_reason.empty()) {
-        progress.partition_done(attempt.outcome->rows, attempt.outcome->bytes);
-      }
+      if (is_finished(attempt)) progress.partition_done(attempt.outcome->rows, attempt.outcome->bytes);
       take(i, attempt);
       if (failure) break;
       ++num_done;

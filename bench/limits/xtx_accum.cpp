@@ -2,6 +2,7 @@
 // Two kernels: Eigen's SYRK (what a hand-written Eigen code would use) and sluice's own
 // gram_lower; the benchmark takes the faster as the limit, so sluice is never judged against a
 // ceiling lower than the kernel it runs.
+#include "sluice/model/block_accumulator.hpp"
 #include "sluice/model/gram.hpp"
 
 #include <Eigen/Dense>
@@ -24,7 +25,7 @@ void usage() {
   std::exit(2);
 }
 
-constexpr long tile_rows = 2048; // sluice's BlockAccumulator::tile_rows
+constexpr long tile_rows = sluice::model::BlockAccumulator::tile_rows; // the tiles sluice uses
 
 using Block = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
 

@@ -56,7 +56,7 @@ int generate(const mpi::Communicator& comm, const GenArguments& a) {
       lake::write_synthetic_partition(a.lake, i);
     }
   } catch (const std::exception& error) {
-    failure = schedule::LocalFailure{comm.rank(), error.what()};
+    failure = schedule::LocalFailure::of(comm.rank(), error);
   }
   schedule::raise_if_any_failed(comm, failure);
   if (!comm.is_root()) return 0;

@@ -5,6 +5,7 @@
 #include "sluice/schedule/collective.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 namespace sluice::app {
 namespace {
@@ -12,6 +13,7 @@ namespace {
 struct PredictArguments {
   std::vector<std::string> targets;
   coordinator::PredictOptions options;
+  bool is_group_given = false;
 };
 
 int predict(const mpi::Communicator& comm, const PredictArguments& a) {
@@ -22,11 +24,16 @@ int predict(const mpi::Communicator& comm, const PredictArguments& a) {
   try {
     file = resolve_snapshot(a.targets, "predict");
     model = snapshot::read_snapshot(file);
-  } catch (const Error& error) {
-    failure = schedule::LocalFailure{0, error.what()};
+  } catch (const std::exception& error) {
+    failure = schedule::LocalFailure::of(0, error);
   }
   schedule::raise_if_any_failed(comm, failure);
-  coordinator::PredictResult result = coordinator::predict_lake(comm, model, a.options);
+  coordinator::PredictOptions options = a.options;
+  if (!a.is_group_given) {
+    // The group the model was trained on, from its stored pipeline.
+    options.group = nlohmann::json::parse(model.pipeline_json).value("group", options.group);
+  }
+  coordinator::PredictResult result = coordinator::predict_lake(comm, model, options);
   if (comm.is_root()) {
     fmt::print("scored {} rows in {} partitions with {} (version {}) into {}\n", result.num_rows,
                result.num_partitions, file.string(), model.version, a.options.output.string());
@@ -45,7 +52,9 @@ void add_predict_command(CLI::App& app, Command& selected) {
   command->add_option("--lake", a->options.lake.root, "Lake to score")->required();
   command->add_option("--out", a->options.output, "Directory for the prediction files")->required();
   command->add_option("--glob", a->options.lake.glob, "Partition glob");
-  command->add_option("--group", a->options.group, "HDF5 group holding the columns");
+  command->add_option("--group", a->options.group,
+                      "HDF5 group holding the columns (default: the one the model was trained on)")
+      ->each([a](const std::string&) { a->is_group_given = true; });
   command->add_option("--block-rows", a->options.block_rows, "Rows per read")
       ->check(CLI::PositiveNumber);
   command->callback([a, &selected] {

@@ -2,6 +2,7 @@
 #include "commands.hpp"
 
 #include "sluice/error.hpp"
+#include "sluice/model/parameter_map.hpp"
 #include "sluice/snapshot/registry.hpp"
 #include "sluice/snapshot/snapshot.hpp"
 
@@ -25,32 +26,72 @@ int list(const SnapshotsArguments& a) {
   }
   std::vector<std::string> names =
       a.targets.size() == 2 ? std::vector<std::string>{a.targets[1]} : registry.model_names();
-  fmt::print("{:<20} {:>8} {:>3} {:<20} {:>12} {:>12} {:>10}\n", "model", "version", "", "created",
-             "rows", "rmse", "r2");
+  fmt::print("{:<20} {:>8} {:>3} {:<10} {:<20} {:>12}  {}\n", "model", "version", "", "kind",
+             "created", "rows", "metrics");
   for (const std::string& name : names) {
     auto current = registry.current_version(name);
     for (std::int64_t version : registry.versions(name)) {
       snapshot::Snapshot s = snapshot::read_snapshot(registry.snapshot_path(name, version));
-      fmt::print("{:<20} {:>8} {:>3} {:<20} {:>12} {:>12.6g} {:>10.6f}\n", name, version,
-                 current == version ? "*" : "", s.created_utc, s.num_rows, s.rmse, s.r2);
+      std::string metrics;
+      for (const auto& [metric, value] : s.metrics) {
+        if (metric != "num_rows") metrics += fmt::format("{}{}={:.6g}", metrics.empty() ? "" : " ", metric, value);
+      }
+      fmt::print("{:<20} {:>8} {:>3} {:<10} {:<20} {:>12}  {}\n", name, version,
+                 current == version ? "*" : "", s.model_kind, s.created_utc, s.num_rows, metrics);
     }
   }
   return 0;
+}
+
+// Scalars to 17 digits; a vector with one value per feature as "feature value" lines; other
+// arrays one row a line.
+void print_parameter(const std::string& name, const model::ParameterMap::Value& value,
+                     const std::vector<std::string>& features) {
+  std::visit(
+      [&](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, double>) {
+          fmt::print("  {:<24} {:.17g}\n", name, v);
+        } else if constexpr (std::is_same_v<T, std::int64_t> || std::is_same_v<T, std::string>) {
+          fmt::print("  {:<24} {}\n", name, v);
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+          fmt::print("  {:<24} {}\n", name, fmt::join(v, " "));
+        } else if (v.cols() == 1 && v.rows() == static_cast<Eigen::Index>(features.size())) {
+          fmt::print("  {}\n", name);
+          for (std::size_t j = 0; j < features.size(); ++j) {
+            fmt::print("    {:<20} {:.17g}\n", features[j], v(static_cast<Eigen::Index>(j), 0));
+          }
+        } else {
+          fmt::print("  {} ({}×{})\n", name, v.rows(), v.cols());
+          for (Eigen::Index i = 0; i < v.rows(); ++i) {
+            std::vector<double> row(v.cols());
+            for (Eigen::Index j = 0; j < v.cols(); ++j) row[static_cast<std::size_t>(j)] = v(i, j);
+            fmt::print("    {:.17g}\n", fmt::join(row, " "));
+          }
+        }
+      },
+      value);
 }
 
 int show(const SnapshotsArguments& a) {
   std::filesystem::path file = resolve_snapshot(a.targets, "show");
   snapshot::Snapshot s = snapshot::read_snapshot(file);
   fmt::print("snapshot   {}\n", file.string());
-  fmt::print("model      {} version {} ({}; alpha={}, fit_intercept={})\n", s.model_name, s.version,
-             s.model_kind, s.alpha, s.fit_intercept);
-  fmt::print("label      {}\n", s.label);
-  fmt::print("intercept  {:.17g}\n", s.intercept);
-  for (std::size_t j = 0; j < s.feature_names.size(); ++j) {
-    fmt::print("  {:<16} {:.17g}\n", s.feature_names[j], s.coefficients(static_cast<Eigen::Index>(j)));
+  fmt::print("model      {} version {} ({}; {})\n", s.model_name, s.version, s.model_kind,
+             s.model->describe());
+  fmt::print("label      {}\n", s.label.empty() ? "(none)" : s.label);
+  fmt::print("features   {}\n", fmt::join(s.feature_names, " "));
+  fmt::print("outputs    {}\n", fmt::join(s.model->outputs(), " "));
+  model::ParameterMap parameters;
+  s.model->save(parameters);
+  for (const auto& [name, value] : parameters.values()) print_parameter(name, value, s.feature_names);
+  fmt::print("metrics   ");
+  for (const auto& [name, value] : s.metrics) fmt::print(" {}={:.9g}", name, value);
+  fmt::print(" rows={} dropped_rows={}\n", s.num_rows, s.num_dropped_rows);
+  if (!s.history.rows.empty()) {
+    fmt::print("history    {}\n", fmt::join(s.history.columns, " "));
+    for (const auto& row : s.history.rows) fmt::print("  {:.9g}\n", fmt::join(row, " "));
   }
-  fmt::print("metrics    rmse={:.9g} r2={:.9f} rows={} dropped_rows={}\n", s.rmse, s.r2, s.num_rows,
-             s.num_dropped_rows);
   fmt::print("pipeline   {}\n", s.pipeline_json);
   fmt::print("lineage    sluice {} on {} ranks x {} threads at {}\n", s.sluice_version, s.num_ranks,
              s.threads_per_rank, s.created_utc);

@@ -20,7 +20,7 @@ int on_root_only(const mpi::Communicator& comm, const std::function<int()>& fn) 
     try {
       code = fn();
     } catch (const std::exception& error) {
-      failure = schedule::LocalFailure{0, error.what()};
+      failure = schedule::LocalFailure::of(0, error);
     }
   }
   schedule::raise_if_any_failed(comm, failure);
@@ -60,11 +60,11 @@ int main(int argc, char** argv) {
   } catch (const schedule::AgreedError& error) {
     // Every rank holds this same error: report it once and end normally.
     if (world.is_root()) std::fprintf(stderr, "sluice: error: %s\n", error.what());
-    return 1;
+    return exit_code_of(error.kind());
   } catch (const std::exception& error) {
     // Only this rank knows: the others may be waiting in a collective, so end them all.
     std::fprintf(stderr, "sluice: error: [rank %d] %s\n", world.rank(), error.what());
     std::fflush(stderr);
-    mpi::Environment::abort(1);
+    mpi::Environment::abort(exit_code_of(kind_of(error)));
   }
 }

@@ -1,6 +1,7 @@
 // JSON checkpoints of per-partition statistics, matched to files by path, size and mtime.
 #include "checkpoint.hpp"
 
+#include "sluice/model/gram.hpp"
 #include "sluice/snapshot/atomic_file.hpp"
 #include "sluice/version.hpp"
 
@@ -37,14 +38,14 @@ std::map<std::size_t, PartitionOutcome> load_checkpoint(
   nlohmann::json document = nlohmann::json::parse(stream, nullptr, false);
   if (document.is_discarded() || !document.is_object() ||
       document.value("job_toml", "") != job.text ||
-      document.value("sluice_version", "") != std::string(version())) {
+      document.value("sluice_version", "") != std::string(version()) ||
+      document.value("xtx_kernel", "") != std::string(model::gram_kernel_name())) {
     spdlog::warn("ignoring checkpoint {}: unreadable, or from another job or version",
                  checkpoint_path(job).string());
     return resumed;
   }
   std::map<std::string, std::size_t> index_of;
   for (std::size_t i = 0; i < partitions.size(); ++i) index_of[partitions[i].relative_path] = i;
-  const auto k = static_cast<Eigen::Index>(job.columns().size());
   try {
     for (const nlohmann::json& entry : document.at("partitions")) {
       auto found = index_of.find(entry.at("identity").at("path").get<std::string>());
@@ -53,8 +54,7 @@ std::map<std::size_t, PartitionOutcome> load_checkpoint(
       }
       PartitionOutcome outcome = outcome_from_json(entry.at("outcome"));
       outcome.index = found->second;
-      outcome.stats =
-          model::SufficientStats::from_buffer(entry.at("stats").get<std::vector<double>>(), k);
+      outcome.partial = entry.at("partial").get<std::vector<double>>();
       resumed.emplace(found->second, std::move(outcome));
     }
   } catch (const std::exception& error) {
@@ -71,10 +71,11 @@ void save_checkpoint(const job::JobSpec& job, const std::vector<lake::PartitionI
   for (const PartitionOutcome& outcome : finished) {
     entries.push_back({{"identity", identity(partitions[outcome.index])},
                        {"outcome", to_json(outcome)},
-                       {"stats", outcome.stats.to_buffer()}});
+                       {"partial", outcome.partial}});
   }
   nlohmann::json document = {{"job_toml", job.text},
                              {"sluice_version", std::string(version())},
+                             {"xtx_kernel", std::string(model::gram_kernel_name())},
                              {"partitions", entries}};
   std::filesystem::create_directories(checkpoint_path(job).parent_path());
   snapshot::write_file_atomically(checkpoint_path(job), document.dump());

@@ -13,7 +13,7 @@
 namespace sluice::coordinator {
 
 /// REGISTRY/NAME/.checkpoint.json: the job text and, per finished partition, its identity
-/// (relative path, size, modification time) and its outcome with statistics. Values round-trip
+/// (relative path, size, modification time) and its outcome with its first-pass partial. Values round-trip
 /// exactly through JSON, so a resumed run publishes the same bits as an uninterrupted one.
 std::filesystem::path checkpoint_path(const job::JobSpec& job);
 

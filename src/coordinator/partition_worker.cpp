@@ -1,12 +1,14 @@
-// The per-partition hot loop: read a block of every column, accumulate, repeat.
+// The per-partition hot loop: read a block of every column (or take it from the cache), accumulate.
 #include "partition_worker.hpp"
 
+#include "sluice/error.hpp"
 #include "sluice/lake/partition_reader.hpp"
 
 #include <fmt/format.h>
 #include <mpi.h>
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 
 namespace sluice::coordinator {
@@ -45,84 +47,132 @@ PartitionOutcome outcome_from_json(const nlohmann::json& j) {
 
 namespace {
 
-// One thread: read a block, accumulate it, repeat.
-void read_and_accumulate(lake::PartitionReader& reader, model::BlockAccumulator& accumulator,
-                         std::int64_t block_rows, std::vector<double>& buffer) {
+// One thread: read a block (into the cache, or the reused buffer), accumulate it, repeat.
+void read_and_accumulate(lake::PartitionReader& reader, model::PartialAccumulator& accumulator,
+                         std::int64_t block_rows, std::vector<double>& buffer,
+                         CachedColumns* cache) {
   for (std::int64_t row = 0; row < reader.num_rows(); row += block_rows) {
     const std::int64_t count = std::min(block_rows, reader.num_rows() - row);
-    reader.read_block(row, count, buffer.data(), block_rows);
-    accumulator.add_block(buffer.data(), block_rows, count);
+    double* block = cache != nullptr ? cache->values.data() + row : buffer.data();
+    const std::int64_t ld = cache != nullptr ? reader.num_rows() : block_rows;
+    reader.read_block(row, count, block, ld);
+    accumulator.add_block(block, ld, count, 1);
   }
 }
 
 // Several threads: while the team computes the tiles of one block, one task reads the next block
-// into the other half of the buffer (HDF5 is called by one thread at a time, in row order). A
-// thread that is done reading joins the tiles, so reading costs wall time only when it is the
-// longer part.
+// (into the other half of the buffer, or its place in the cache; HDF5 is called by one thread at
+// a time, in row order). A thread that is done reading joins the tiles, so reading costs wall
+// time only when it is the longer part.
 void read_and_accumulate_overlapped(lake::PartitionReader& reader,
-                                    model::BlockAccumulator& accumulator, std::int64_t block_rows,
-                                    std::vector<double>& buffer, int num_threads) {
-  double* current = buffer.data();
-  double* next = buffer.data() + buffer.size() / 2;
-  std::exception_ptr read_error;
+                                    model::PartialAccumulator& accumulator,
+                                    std::int64_t block_rows, std::vector<double>& buffer,
+                                    CachedColumns* cache, int num_threads) {
   const std::int64_t num_rows = reader.num_rows();
+  const std::int64_t ld = cache != nullptr ? num_rows : block_rows;
+  const auto block_at = [&](std::int64_t row) {
+    if (cache != nullptr) return cache->values.data() + row;
+    return buffer.data() + ((row / block_rows) % 2 == 0 ? 0 : buffer.size() / 2);
+  };
+  std::exception_ptr read_error;
 #pragma omp parallel num_threads(num_threads)
 #pragma omp single
   {
-    reader.read_block(0, std::min(block_rows, num_rows), current, block_rows);
+    reader.read_block(0, std::min(block_rows, num_rows), block_at(0), ld);
     for (std::int64_t row = 0; row < num_rows && !read_error; row += block_rows) {
       const std::int64_t count = std::min(block_rows, num_rows - row);
       const std::int64_t next_row = row + block_rows;
       if (next_row < num_rows) {
+        double* next = block_at(next_row);
 #pragma omp task shared(reader, read_error) firstprivate(next, next_row)
         try {
-          reader.read_block(next_row, std::min(block_rows, num_rows - next_row), next, block_rows);
+          reader.read_block(next_row, std::min(block_rows, num_rows - next_row), next, ld);
         } catch (...) {
           read_error = std::current_exception();
         }
       }
+      const double* current = block_at(row);
       const std::int64_t num_tiles = accumulator.begin_block(count);
 #pragma omp taskloop grainsize(1) shared(accumulator) firstprivate(current, count)
       for (std::int64_t t = 0; t < num_tiles; ++t) {
-        accumulator.compute_tile(t, current, block_rows, count);
+        accumulator.compute_tile(t, current, ld, count);
       }
 #pragma omp taskwait
       accumulator.end_block(count);
-      std::swap(current, next);
     }
   }
   if (read_error) std::rethrow_exception(read_error);
 }
 
+// A pass over columns already in memory: the same block grid as reading, so the same bits.
+void accumulate_cached(const CachedColumns& cache, model::PartialAccumulator& accumulator,
+                       std::int64_t block_rows, int num_threads) {
+  for (std::int64_t row = 0; row < cache.rows; row += block_rows) {
+    const std::int64_t count = std::min(block_rows, cache.rows - row);
+    accumulator.add_block(cache.values.data() + row, cache.rows, count, num_threads);
+  }
+}
+
 } // namespace
 
-PartitionOutcome process_partition(const lake::PartitionInfo& partition, std::size_t index,
-                                   const job::JobSpec& job,
-                                   const model::AccumulatorOptions& options,
-                                   std::vector<double>& buffer) {
+PartitionOutcome process_partition(const PartitionTask& task, std::vector<double>& buffer) {
   const double start = MPI_Wtime();
-  std::vector<std::string> columns = job.columns();
-  lake::PartitionReader reader(partition.path, job.lake.group, columns);
-  const auto k = static_cast<std::int64_t>(columns.size());
-  const std::int64_t block_rows =
-      std::min(job.lake.block_rows, std::max<std::int64_t>(reader.num_rows(), 1));
-  const bool is_overlapped = options.num_threads > 1 && reader.num_rows() > block_rows;
-  // Kept across partitions: a fresh buffer per partition would pay its page faults every time.
-  const auto needed = static_cast<std::size_t>(block_rows * k * (is_overlapped ? 2 : 1));
-  if (buffer.size() < needed) buffer.resize(needed);
-  model::BlockAccumulator accumulator(k, options);
-  if (is_overlapped) {
-    read_and_accumulate_overlapped(reader, accumulator, block_rows, buffer, options.num_threads);
-  } else {
-    read_and_accumulate(reader, accumulator, block_rows, buffer);
-  }
+  const lake::PartitionInfo& partition = *task.partition;
+  const int num_threads = task.accumulator.num_threads;
+  auto accumulator = task.trainer->make_accumulator(
+      {.index = task.index, .path_hash = partition.path_hash}, task.accumulator);
   PartitionOutcome outcome;
-  outcome.index = index;
-  outcome.rows = reader.num_rows();
-  outcome.checksum = reader.checksum();
-  outcome.nonfinite = accumulator.nonfinite();
-  outcome.bytes = reader.bytes_read();
-  outcome.stats = accumulator.stats();
+  outcome.index = task.index;
+  CachedColumns* cache = task.cache;
+  if (cache != nullptr && cache->is_filled()) {
+    const std::int64_t block_rows =
+        std::min(task.job->lake.block_rows, std::max<std::int64_t>(cache->rows, 1));
+    accumulate_cached(*cache, *accumulator, block_rows, num_threads);
+    outcome.rows = cache->rows;
+    outcome.checksum = cache->checksum;
+    outcome.bytes = 0;
+  } else {
+    const std::vector<std::string>& columns = task.trainer->columns();
+    lake::PartitionReader reader(partition.path, task.job->lake.group, columns);
+    const auto k = static_cast<std::int64_t>(columns.size());
+    const std::int64_t block_rows =
+        std::min(task.job->lake.block_rows, std::max<std::int64_t>(reader.num_rows(), 1));
+    const bool is_overlapped = num_threads > 1 && reader.num_rows() > block_rows;
+    if (cache != nullptr) {
+      cache->values.resize(static_cast<std::size_t>(reader.num_rows() * k));
+    } else {
+      // Kept across partitions: a fresh buffer per partition would pay its page faults each time.
+      const auto needed = static_cast<std::size_t>(block_rows * k * (is_overlapped ? 2 : 1));
+      if (buffer.size() < needed) buffer.resize(needed);
+    }
+    if (is_overlapped) {
+      read_and_accumulate_overlapped(reader, *accumulator, block_rows, buffer, cache, num_threads);
+    } else {
+      read_and_accumulate(reader, *accumulator, block_rows, buffer, cache);
+    }
+    outcome.rows = reader.num_rows();
+    outcome.checksum = reader.checksum();
+    outcome.bytes = reader.bytes_read();
+    if (cache != nullptr) {
+      cache->rows = outcome.rows;
+      cache->checksum = outcome.checksum;
+      cache->bytes = outcome.bytes;
+    }
+  }
+  outcome.nonfinite = accumulator->nonfinite();
+  try {
+    outcome.partial = accumulator->finish();
+  } catch (const Error& error) {
+    throw DataError(fmt::format("{}: {}", partition.path.string(), error.what()));
+  }
+  for (double value : outcome.partial) {
+    if (!std::isfinite(value)) {
+      throw DataError(fmt::format(
+          "{}: the partition's {} statistics are not finite: a value in the columns is so large "
+          "(|x| beyond about 1e150) that its products overflow",
+          partition.path.string(), task.trainer->pass_name()));
+    }
+  }
   outcome.seconds = MPI_Wtime() - start;
   return outcome;
 }

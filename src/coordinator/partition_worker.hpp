@@ -1,9 +1,11 @@
-// process_partition: stream one partition through the reader into its sufficient statistics.
+// process_partition: stream one partition (from the file or the rank's cache) into a pass partial.
 #pragma once
+
+#include "partition_cache.hpp"
 
 #include "sluice/job/job_spec.hpp"
 #include "sluice/lake/partition_info.hpp"
-#include "sluice/model/block_accumulator.hpp"
+#include "sluice/model/trainer.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -13,8 +15,8 @@
 
 namespace sluice::coordinator {
 
-/// What one partition contributed. Everything but stats travels to the coordinator as JSON;
-/// stats travel as doubles, in partition order.
+/// What one partition contributed to a pass. Everything but the partial travels to the
+/// coordinator as JSON after the first pass; partials travel along the merge tree.
 struct PartitionOutcome {
   std::size_t index = 0;
   std::int64_t rows = 0;
@@ -24,18 +26,25 @@ struct PartitionOutcome {
   std::int64_t bytes = 0;
   int rank = 0;
   std::string skipped_reason; ///< non-empty: skipped under on_bad_partition = "skip"
-  model::SufficientStats stats;
+  model::Partial partial;
 };
 
 nlohmann::json to_json(const PartitionOutcome& outcome);
 PartitionOutcome outcome_from_json(const nlohmann::json& json);
 
-/// Reads the partition block by block (buffer is reused across calls) and accumulates its
-/// statistics. Throws DataError naming the partition on bad input.
-PartitionOutcome process_partition(const lake::PartitionInfo& partition, std::size_t index,
-                                   const job::JobSpec& job,
-                                   const model::AccumulatorOptions& options,
-                                   std::vector<double>& buffer);
+struct PartitionTask {
+  const lake::PartitionInfo* partition = nullptr;
+  std::size_t index = 0;
+  const job::JobSpec* job = nullptr;
+  const model::Trainer* trainer = nullptr;
+  model::AccumulatorOptions accumulator;
+  CachedColumns* cache = nullptr; ///< non-null: keep (or take) the columns here between passes
+};
+
+/// Reads the partition block by block (`buffer` is reused across calls) into the trainer's
+/// accumulator for the current pass. Throws Error naming the partition on bad input, including a
+/// partial that is not finite (a value so large that the sums overflow).
+PartitionOutcome process_partition(const PartitionTask& task, std::vector<double>& buffer);
 
 std::string checksum_hex(std::uint64_t checksum);
 

@@ -15,13 +15,17 @@
 namespace sluice::coordinator {
 namespace {
 
-std::int64_t predict_partition(const snapshot::Snapshot& model, const lake::PartitionInfo& partition,
-                               const PredictOptions& options) {
-  lake::PartitionReader reader(partition.path, options.group, model.feature_names);
-  const auto d = static_cast<Eigen::Index>(model.feature_names.size());
-  const std::int64_t block_rows = std::min(options.block_rows, std::max<std::int64_t>(reader.num_rows(), 1));
+std::int64_t predict_partition(const snapshot::Snapshot& snapshot,
+                               const lake::PartitionInfo& partition, const PredictOptions& options) {
+  const model::FittedModel& fitted = *snapshot.model;
+  lake::PartitionReader reader(partition.path, options.group, fitted.features());
+  const auto d = static_cast<Eigen::Index>(fitted.features().size());
+  const std::vector<std::string> outputs = fitted.outputs();
+  const auto num_outputs = static_cast<Eigen::Index>(outputs.size());
+  const std::int64_t block_rows =
+      std::min(options.block_rows, std::max<std::int64_t>(reader.num_rows(), 1));
   Eigen::MatrixXd block(block_rows, d);
-  Eigen::VectorXd predictions(block_rows);
+  Eigen::MatrixXd scores(block_rows, num_outputs);
 
   std::filesystem::path target = options.output / partition.relative_path;
   std::filesystem::create_directories(target.parent_path());
@@ -29,13 +33,18 @@ std::int64_t predict_partition(const snapshot::Snapshot& model, const lake::Part
   temporary += fmt::format(".tmp-{}", ::getpid());
   {
     hdf5::File file = hdf5::File::create(temporary);
-    auto writer = hdf5::ColumnWriter::create(file.id(), "prediction", reader.num_rows());
+    std::vector<hdf5::ColumnWriter> writers;
+    for (const std::string& name : outputs) {
+      writers.push_back(hdf5::ColumnWriter::create(file.id(), name, reader.num_rows()));
+    }
     for (std::int64_t row = 0; row < reader.num_rows(); row += block_rows) {
       const std::int64_t count = std::min(block_rows, reader.num_rows() - row);
       reader.read_block(row, count, block.data(), block_rows);
-      predictions.head(count).noalias() = block.topRows(count) * model.coefficients;
-      predictions.head(count).array() += model.intercept;
-      writer.write(row, std::span<const double>(predictions.data(), static_cast<std::size_t>(count)));
+      fitted.score(block.data(), block_rows, count, scores.data(), block_rows);
+      for (Eigen::Index c = 0; c < num_outputs; ++c) {
+        writers[static_cast<std::size_t>(c)].write(
+            row, std::span<const double>(scores.col(c).data(), static_cast<std::size_t>(count)));
+      }
     }
     file.close();
   }
@@ -53,7 +62,7 @@ PredictResult predict_lake(const mpi::Communicator& comm, const snapshot::Snapsh
   try {
     partitions = lake::discover_partitions(options.lake); // cheap: a directory walk per rank
   } catch (const Error& error) {
-    failure = schedule::LocalFailure{-1, error.what()};
+    failure = schedule::LocalFailure::of(-1, error);
   }
   schedule::raise_if_any_failed(comm, failure);
   PredictResult mine;
@@ -62,9 +71,10 @@ PredictResult predict_lake(const mpi::Communicator& comm, const snapshot::Snapsh
     try {
       mine.num_rows += predict_partition(model, partitions[i], options);
       ++mine.num_partitions;
-    } catch (const Error& error) {
+    } catch (const std::exception& error) {
       failure = schedule::LocalFailure{static_cast<std::int64_t>(i),
-                                       fmt::format("{} [rank {}]", error.what(), comm.rank())};
+                                       fmt::format("{} [rank {}]", error.what(), comm.rank()),
+                                       kind_of(error)};
     }
   }
   schedule::raise_if_any_failed(comm, failure);

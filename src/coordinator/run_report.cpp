@@ -28,12 +28,13 @@ Json StageTimer::gather(const mpi::Communicator& comm) const {
   return all;
 }
 
-Json make_run_report(const job::JobSpec& job, int num_ranks, int threads,
-                     const std::vector<lake::PartitionInfo>& partitions,
-                     const std::map<std::size_t, PartitionOutcome>& outcomes,
-                     const std::vector<snapshot::SkippedPartition>& skipped,
-                     const Json& rank_stages, const StageTimer& root_timer, std::int64_t version,
-                     const model::RidgeFit& fit) {
+Json make_run_report(const RunReportInput& in) {
+  const job::JobSpec& job = in.job;
+  const int num_ranks = in.num_ranks;
+  const auto& partitions = in.partitions;
+  const auto& outcomes = in.outcomes;
+  const auto& rank_stages = in.rank_stages;
+  const StageTimer& root_timer = in.root_timer;
   struct RankTotals {
     std::int64_t partitions = 0, rows = 0, bytes = 0;
     double seconds = 0;
@@ -68,11 +69,15 @@ Json make_run_report(const job::JobSpec& job, int num_ranks, int threads,
     const double read_fit = stages.value("read_fit", 0.0);
     max_read_fit = std::max(max_read_fit, read_fit);
     sum_read_fit += read_fit;
+    Json cache = r < static_cast<int>(in.rank_cache.size()) ? in.rank_cache[static_cast<std::size_t>(r)] : Json::object();
     rank_rows.push_back({{"rank", r},
                          {"partitions", totals.partitions},
                          {"rows", totals.rows},
                          {"bytes", totals.bytes},
                          {"busy_seconds", totals.seconds},
+                         {"data_in_memory", cache.value("cached", false)},
+                         {"memory_needed_bytes", cache.value("needed_bytes", std::int64_t{0})},
+                         {"memory_budget_bytes", cache.value("budget_bytes", std::int64_t{0})},
                          {"stages", stages}});
   }
   Json stages = Json::object();
@@ -84,13 +89,20 @@ Json make_run_report(const job::JobSpec& job, int num_ranks, int threads,
   const double total_seconds = root_timer.total_seconds();
   const double mean_read_fit = sum_read_fit / std::max(num_ranks, 1);
   Json skipped_rows = Json::array();
-  for (const auto& entry : skipped) skipped_rows.push_back({{"path", entry.path}, {"reason", entry.reason}});
+  for (const auto& entry : in.skipped) skipped_rows.push_back({{"path", entry.path}, {"reason", entry.reason}});
+  Json pass_rows = Json::array();
+  for (const PassRecord& pass : in.passes) {
+    pass_rows.push_back({{"name", pass.name}, {"seconds", pass.seconds}, {"from_memory", pass.is_from_memory}});
+  }
+  Json metrics = Json::object();
+  for (const auto& [name, value] : in.metrics) metrics[name] = value;
   return {{"report_version", 1},
           {"model_name", job.publish.name},
-          {"version", version},
+          {"version", in.version},
           {"sluice_version", std::string(sluice::version())},
           {"num_ranks", num_ranks},
-          {"threads_per_rank", threads},
+          {"threads_per_rank", in.threads},
+          {"model_kind", job.model.kind},
           {"rows", total_rows},
           {"bytes_read", total_bytes},
           {"seconds", total_seconds},
@@ -101,7 +113,8 @@ Json make_run_report(const job::JobSpec& job, int num_ranks, int threads,
           {"ranks", rank_rows},
           {"partitions", partition_rows},
           {"skipped", skipped_rows},
-          {"metrics", {{"rmse", fit.rmse}, {"r2", fit.r2}, {"rows", fit.num_rows}}}};
+          {"passes", pass_rows},
+          {"metrics", metrics}};
 }
 
 } // namespace sluice::coordinator

@@ -5,7 +5,7 @@
 
 #include "sluice/job/job_spec.hpp"
 #include "sluice/lake/partition_info.hpp"
-#include "sluice/model/ridge_trainer.hpp"
+#include "sluice/model/trainer.hpp"
 #include "sluice/mpi/communicator.hpp"
 #include "sluice/snapshot/snapshot.hpp"
 
@@ -35,12 +35,31 @@ private:
   std::vector<std::pair<std::string, double>> stages_;
 };
 
-/// The report (docs/run-report.md): per stage and per rank seconds, rows, bytes, load imbalance.
-nlohmann::json make_run_report(const job::JobSpec& job, int num_ranks, int threads,
-                               const std::vector<lake::PartitionInfo>& partitions,
-                               const std::map<std::size_t, PartitionOutcome>& outcomes,
-                               const std::vector<snapshot::SkippedPartition>& skipped,
-                               const nlohmann::json& rank_stages, const StageTimer& root_timer,
-                               std::int64_t version, const model::RidgeFit& fit);
+/// One pass of the engine: what it computed, its wall time, whether it ran from memory.
+struct PassRecord {
+  std::string name;
+  double seconds = 0.0;
+  bool is_from_memory = false;
+};
+
+struct RunReportInput {
+  const job::JobSpec& job;
+  int num_ranks;
+  int threads;
+  const std::vector<lake::PartitionInfo>& partitions;
+  const std::map<std::size_t, PartitionOutcome>& outcomes;
+  /// Every skipped partition: at inspection and while reading.
+  const std::vector<snapshot::SkippedPartition>& skipped;
+  const nlohmann::json& rank_stages;
+  const nlohmann::json& rank_cache; ///< per rank: cached, needed_bytes, budget_bytes
+  const std::vector<PassRecord>& passes;
+  const StageTimer& root_timer;
+  std::int64_t version;
+  const model::Metrics& metrics;
+};
+
+/// The report (docs/run-report.md): per stage and per rank seconds, rows, bytes, load imbalance,
+/// the passes and whether each rank kept its data in memory.
+nlohmann::json make_run_report(const RunReportInput& input);
 
 } // namespace sluice::coordinator

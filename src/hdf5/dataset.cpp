@@ -285,6 +285,38 @@ std::vector<double> read_doubles(hid_t location, const std::string& name) {
   return values;
 }
 
+void write_matrix(hid_t location, const std::string& name, std::int64_t rows, std::int64_t cols,
+                  std::span<const double> row_major) {
+  hsize_t dims[2] = {static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
+  DataspaceHandle space(check_id(H5Screate_simple(2, dims, nullptr), "H5Screate_simple"));
+  PropertyListHandle creation = untimed_creation_properties(H5P_DATASET_CREATE);
+  DatasetHandle dataset(check_id(H5Dcreate2(location, name.c_str(), H5T_IEEE_F64LE, space.get(),
+                                            H5P_DEFAULT, creation.get(), H5P_DEFAULT),
+                                 fmt::format("cannot create dataset '{}'", name)));
+  if (row_major.empty()) return;
+  check_status(H5Dwrite(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                        row_major.data()),
+               fmt::format("cannot write dataset '{}'", name));
+}
+
+MatrixValues read_matrix(hid_t location, const std::string& name) {
+  Dataset dataset = Dataset::open(location, name);
+  if (dataset.rank() != 2) {
+    throw Error(fmt::format("dataset '{}' has {} dimensions, expected 2", name, dataset.rank()));
+  }
+  DataspaceHandle space(check_id(H5Dget_space(dataset.id()), "H5Dget_space"));
+  hsize_t dims[2] = {0, 0};
+  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  MatrixValues values{static_cast<std::int64_t>(dims[0]), static_cast<std::int64_t>(dims[1]), {}};
+  values.row_major.resize(static_cast<std::size_t>(dims[0] * dims[1]));
+  if (!values.row_major.empty()) {
+    check_status(H5Dread(dataset.id(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                         values.row_major.data()),
+                 fmt::format("cannot read dataset '{}'", name));
+  }
+  return values;
+}
+
 std::vector<std::int64_t> read_int64s(hid_t location, const std::string& name) {
   Dataset dataset = Dataset::open(location, name);
   std::vector<std::int64_t> values(static_cast<std::size_t>(length_of(dataset, name)));

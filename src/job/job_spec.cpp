@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <fmt/std.h>
+#include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
 #include <cmath>
@@ -155,12 +156,30 @@ void read_lake(TableReader& root, JobSpec& job, const std::filesystem::path& bas
   lake.refuse_unknown_keys();
 }
 
+// A TOML value as JSON, so the model kinds can read their own keys without seeing TOML.
+nlohmann::json to_json(const toml::node& node) {
+  if (const toml::table* table = node.as_table()) {
+    nlohmann::json object = nlohmann::json::object();
+    for (const auto& [key, value] : *table) object[std::string(key.str())] = to_json(value);
+    return object;
+  }
+  if (const toml::array* array = node.as_array()) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const toml::node& element : *array) list.push_back(to_json(element));
+    return list;
+  }
+  if (auto value = node.value_exact<std::int64_t>()) return *value;
+  if (auto value = node.value_exact<double>()) return *value;
+  if (auto value = node.value_exact<bool>()) return *value;
+  if (auto value = node.value_exact<std::string>()) return *value;
+  return nlohmann::json{{"unsupported", TableReader::describe(node)}};
+}
+
 void read_model(TableReader& root, JobSpec& job) {
   const toml::table* table = root.table("model");
   if (table == nullptr) root.fail("model", "is missing (the [model] table)");
   TableReader model(table, "model.", job.source);
-  job.model.kind = choose(model, "kind", ModelKind::ridge,
-                          {{"ridge", ModelKind::ridge}, {"ols", ModelKind::ols}});
+  job.model.kind = model.string("kind").value_or("ridge");
   auto features = model.strings("features");
   if (!features || features->empty()) model.fail("features", "must list at least one column");
   std::set<std::string> unique;
@@ -172,19 +191,17 @@ void read_model(TableReader& root, JobSpec& job) {
   }
   job.model.features = *features;
   auto label = model.string("label");
-  if (!label || label->empty()) model.fail("label", "is missing");
-  if (unique.contains(*label)) model.fail("label", fmt::format("'{}' is also a feature", *label));
-  job.model.label = *label;
-  auto alpha = model.number("alpha");
-  job.model.alpha = alpha.value_or(job.model.kind == ModelKind::ridge ? 1.0 : 0.0);
-  if (!std::isfinite(job.model.alpha) || job.model.alpha < 0) {
-    model.fail("alpha", "must be a finite number >= 0");
+  if (label && label->empty()) model.fail("label", "must not be empty");
+  if (label && unique.contains(*label)) {
+    model.fail("label", fmt::format("'{}' is also a feature", *label));
   }
-  if (job.model.kind == ModelKind::ols && job.model.alpha != 0.0) {
-    model.fail("alpha", "must be 0 (or absent) for kind = 'ols'");
+  job.model.label = label.value_or("");
+  nlohmann::json params = nlohmann::json::object();
+  for (const auto& [key, node] : *table) {
+    const std::string name(key.str());
+    if (name != "kind" && name != "features" && name != "label") params[name] = to_json(node);
   }
-  job.model.fit_intercept = model.boolean("fit_intercept").value_or(true);
-  model.refuse_unknown_keys();
+  job.model.params = ModelParams(std::move(params), job.source);
 }
 
 void read_publish(TableReader& root, JobSpec& job, const std::filesystem::path& base) {
@@ -206,11 +223,48 @@ void read_publish(TableReader& root, JobSpec& job, const std::filesystem::path& 
   publish.refuse_unknown_keys();
 }
 
+// "4GiB", "512 MB", "1e9" or a plain integer of bytes.
+std::optional<std::int64_t> parse_bytes(std::string text) {
+  std::erase(text, ' ');
+  static const std::pair<std::string_view, double> units[] = {
+      {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
+      {"KB", 1e3},     {"MB", 1e6},        {"GB", 1e9},           {"TB", 1e12},
+      {"K", 1024.0},   {"M", 1048576.0},   {"G", 1073741824.0},   {"B", 1.0}};
+  double scale = 1.0;
+  for (const auto& [unit, factor] : units) {
+    if (text.size() > unit.size() && text.ends_with(unit)) {
+      text.resize(text.size() - unit.size());
+      scale = factor;
+      break;
+    }
+  }
+  try {
+    std::size_t used = 0;
+    const double value = std::stod(text, &used);
+    if (used != text.size() || !std::isfinite(value) || value < 0 || value * scale > 9e18) {
+      return std::nullopt;
+    }
+    return static_cast<std::int64_t>(value * scale);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 void read_run(TableReader& root, JobSpec& job) {
   TableReader run(root.table("run"), "run.", job.source);
   auto threads = run.integer("threads");
   if (threads && (*threads < 0 || *threads > 4096)) run.fail("threads", "must be 0..4096");
   job.run.threads = static_cast<int>(threads.value_or(0));
+  if (const toml::node* budget = run.find("memory_budget")) {
+    std::optional<std::int64_t> bytes;
+    if (auto integer = budget->value_exact<std::int64_t>()) {
+      if (*integer >= 0) bytes = *integer;
+    } else if (auto text = budget->value_exact<std::string>()) {
+      bytes = parse_bytes(*text);
+    }
+    if (!bytes) run.fail("memory_budget", "must be a byte count >= 0, e.g. 8000000000 or \"8GiB\"");
+    job.run.memory_budget = *bytes;
+  }
   run.refuse_unknown_keys();
 }
 
@@ -218,7 +272,7 @@ void read_run(TableReader& root, JobSpec& job) {
 
 std::vector<std::string> JobSpec::columns() const {
   std::vector<std::string> columns = model.features;
-  columns.push_back(model.label);
+  if (!model.label.empty()) columns.push_back(model.label);
   return columns;
 }
 
@@ -251,7 +305,5 @@ JobSpec load_job(const std::filesystem::path& file) {
   std::filesystem::path base = std::filesystem::absolute(file).parent_path();
   return parse_job(text.str(), base, file.string());
 }
-
-std::string_view to_string(ModelKind kind) { return kind == ModelKind::ridge ? "ridge" : "ols"; }
 
 } // namespace sluice::job

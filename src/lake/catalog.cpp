@@ -5,6 +5,7 @@
 #include "sluice/lake/glob.hpp"
 
 #include <fmt/format.h>
+#include <xxhash.h>
 #include <fmt/ranges.h>
 #include <fmt/std.h>
 
@@ -44,7 +45,8 @@ std::vector<PartitionInfo> discover_partitions(const LakeQuery& query) {
     PartitionInfo partition{.relative_path = relative,
                             .path = it->path(),
                             .keys = hive_keys(relative),
-                            .file_bytes = static_cast<std::int64_t>(it->file_size(error))};
+                            .file_bytes = static_cast<std::int64_t>(it->file_size(error)),
+                            .path_hash = path_hash(relative)};
     if (is_selected(partition.keys, query.selection)) partitions.push_back(std::move(partition));
   }
   if (partitions.empty()) {
@@ -56,6 +58,10 @@ std::vector<PartitionInfo> discover_partitions(const LakeQuery& query) {
               return a.relative_path < b.relative_path;
             });
   return partitions;
+}
+
+std::uint64_t path_hash(const std::string& relative_path) {
+  return XXH3_64bits(relative_path.data(), relative_path.size());
 }
 
 } // namespace sluice::lake

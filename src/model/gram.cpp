@@ -147,4 +147,14 @@ void gram_lower(const double* x, std::int64_t ld, std::int64_t rows, std::int64_
 
 #endif
 
+std::string_view gram_kernel_name() noexcept {
+#if SLUICE_GRAM_AVX2 && defined(__AVX512VL__)
+  return "avx2-fma-4x6";
+#elif SLUICE_GRAM_AVX2
+  return "avx2-fma-3x4";
+#else
+  return "eigen-rankupdate";
+#endif
+}
+
 } // namespace sluice::model

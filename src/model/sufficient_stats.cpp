@@ -33,14 +33,25 @@ void SufficientStats::merge(const SufficientStats& other) {
 
 std::size_t SufficientStats::buffer_size(Eigen::Index num_columns) {
   const auto k = static_cast<std::size_t>(num_columns);
-  return 1 + k + k * k;
+  return 1 + k + k * (k + 1) / 2;
+}
+
+Eigen::Index SufficientStats::columns_of_buffer(std::size_t size) {
+  for (Eigen::Index k = 0; buffer_size(k) <= size; ++k) {
+    if (buffer_size(k) == size) return k;
+  }
+  return -1;
 }
 
 std::vector<double> SufficientStats::to_buffer() const {
-  std::vector<double> buffer(buffer_size(num_columns()));
+  const Eigen::Index k = num_columns();
+  std::vector<double> buffer(buffer_size(k));
   buffer[0] = static_cast<double>(count); // exact below 2^53 rows
-  std::copy_n(mean.data(), mean.size(), buffer.begin() + 1);
-  std::copy_n(comoment.data(), comoment.size(), buffer.begin() + 1 + mean.size());
+  std::copy_n(mean.data(), k, buffer.begin() + 1);
+  auto out = buffer.begin() + 1 + k;
+  for (Eigen::Index j = 0; j < k; ++j) {
+    out = std::copy_n(comoment.col(j).data() + j, k - j, out);
+  }
   return buffer;
 }
 
@@ -53,7 +64,11 @@ SufficientStats SufficientStats::from_buffer(std::span<const double> buffer,
   SufficientStats stats = empty(num_columns);
   stats.count = static_cast<std::int64_t>(buffer[0]);
   std::copy_n(buffer.begin() + 1, num_columns, stats.mean.data());
-  std::copy_n(buffer.begin() + 1 + num_columns, num_columns * num_columns, stats.comoment.data());
+  auto in = buffer.begin() + 1 + num_columns;
+  for (Eigen::Index j = 0; j < num_columns; ++j) {
+    std::copy_n(in, num_columns - j, stats.comoment.col(j).data() + j);
+    in += num_columns - j;
+  }
   return stats;
 }
 

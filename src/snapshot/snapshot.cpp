@@ -1,14 +1,20 @@
 // HDF5 layout of a snapshot (docs/snapshot-format.md): /model, /pipeline, /metrics, /lineage.
 #include "sluice/snapshot/snapshot.hpp"
 
+#include "hdf5_parameters.hpp"
+
 #include "sluice/error.hpp"
 #include "sluice/hdf5/attributes.hpp"
 #include "sluice/hdf5/dataset.hpp"
 #include "sluice/hdf5/error.hpp"
 #include "sluice/hdf5/file.hpp"
+#include "sluice/model/model_kinds.hpp"
 
 #include <fmt/format.h>
 #include <fmt/std.h>
+
+#include <algorithm>
+#include <limits>
 
 namespace sluice::snapshot {
 namespace {
@@ -24,18 +30,63 @@ void write_model(hid_t file, const Snapshot& s) {
   hdf5::GroupHandle group = hdf5::create_group(file, "model");
   hdf5::write_attribute(group.get(), "kind", s.model_kind);
   hdf5::write_attribute(group.get(), "label", s.label);
-  hdf5::write_attribute(group.get(), "alpha", s.alpha);
-  hdf5::write_attribute(group.get(), "fit_intercept", std::int64_t{s.fit_intercept ? 1 : 0});
   hdf5::write_strings(group.get(), "feature_names", s.feature_names);
-  hdf5::write_doubles(group.get(), "coefficients",
-                      std::span<const double>(s.coefficients.data(), s.coefficients.size()));
-  hdf5::write_scalar(group.get(), "intercept", s.intercept);
+  hdf5::write_strings(group.get(), "outputs", s.model->outputs());
+  Hdf5ParameterWriter writer(group.get());
+  s.model->save(writer);
+}
+
+void write_metrics(hid_t file, const Snapshot& s) {
+  hdf5::GroupHandle metrics = hdf5::create_group(file, "metrics");
+  for (const auto& [name, value] : s.metrics) hdf5::write_attribute(metrics.get(), name, value);
+  std::vector<std::string> names;
+  for (const auto& [name, value] : s.metrics) names.push_back(name);
+  hdf5::write_strings(metrics.get(), "names", names); // the kind's order, which attributes lose
+  // Counts every kind has, unless the kind reports them among its own metrics.
+  const std::pair<const char*, std::int64_t> counts[] = {
+      {"num_rows", s.num_rows},
+      {"num_dropped_rows", s.num_dropped_rows},
+      {"num_partitions", static_cast<std::int64_t>(s.partitions.size())},
+      {"num_skipped_partitions", static_cast<std::int64_t>(s.skipped.size())}};
+  for (const auto& [name, value] : counts) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      hdf5::write_attribute(metrics.get(), name, value);
+    }
+  }
+}
+
+// One float64 dataset per history column, one value per iteration.
+void write_history(hid_t file, const model::History& history) {
+  hdf5::GroupHandle group = hdf5::create_group(file, "history");
+  hdf5::write_strings(group.get(), "columns", history.columns);
+  for (std::size_t c = 0; c < history.columns.size(); ++c) {
+    std::vector<double> values;
+    for (const auto& row : history.rows) values.push_back(c < row.size() ? row[c] : 0.0);
+    hdf5::write_doubles(group.get(), history.columns[c], values);
+  }
+}
+
+model::History read_history(hid_t file) {
+  model::History history;
+  if (H5Lexists(file, "history", H5P_DEFAULT) <= 0) return history;
+  hdf5::GroupHandle group = hdf5::open_group(file, "history");
+  history.columns = hdf5::read_strings(group.get(), "columns");
+  std::vector<std::vector<double>> columns;
+  for (const std::string& name : history.columns) columns.push_back(hdf5::read_doubles(group.get(), name));
+  const std::size_t rows = columns.empty() ? 0 : columns.front().size();
+  for (std::size_t i = 0; i < rows; ++i) {
+    std::vector<double> row;
+    for (const auto& column : columns) row.push_back(i < column.size() ? column[i] : 0.0);
+    history.rows.push_back(std::move(row));
+  }
+  return history;
 }
 
 void write_lineage(hid_t file, const Snapshot& s) {
   hdf5::GroupHandle group = hdf5::create_group(file, "lineage");
   hdf5::write_attribute(group.get(), "job_toml", s.job_text);
   hdf5::write_attribute(group.get(), "sluice_version", s.sluice_version);
+  hdf5::write_attribute(group.get(), "xtx_kernel", s.xtx_kernel);
   hdf5::write_attribute(group.get(), "num_ranks", s.num_ranks);
   hdf5::write_attribute(group.get(), "threads_per_rank", s.threads_per_rank);
   hdf5::write_attribute(group.get(), "created_utc", s.created_utc);
@@ -82,19 +133,10 @@ void write_snapshot(const std::filesystem::path& file_path, const Snapshot& s) {
     hdf5::GroupHandle pipeline = hdf5::create_group(file.id(), "pipeline");
     hdf5::write_attribute(pipeline.get(), "spec", s.pipeline_json);
   }
-  {
-    hdf5::GroupHandle metrics = hdf5::create_group(file.id(), "metrics");
-    hdf5::write_attribute(metrics.get(), "rmse", s.rmse);
-    hdf5::write_attribute(metrics.get(), "r2", s.r2);
-    hdf5::write_attribute(metrics.get(), "num_rows", s.num_rows);
-    hdf5::write_attribute(metrics.get(), "num_dropped_rows", s.num_dropped_rows);
-    hdf5::write_attribute(metrics.get(), "num_partitions",
-                          static_cast<std::int64_t>(s.partitions.size()));
-    hdf5::write_attribute(metrics.get(), "num_skipped_partitions",
-                          static_cast<std::int64_t>(s.skipped.size()));
-  }
+  write_metrics(file.id(), s);
+  write_history(file.id(), s.history);
   write_lineage(file.id(), s);
-  write_statistics(file.id(), s.statistics);
+  if (s.statistics.num_columns() > 0) write_statistics(file.id(), s.statistics);
   file.flush();
   file.close();
 }
@@ -113,23 +155,22 @@ Snapshot read_snapshot(const std::filesystem::path& file_path) {
     hdf5::GroupHandle model = hdf5::open_group(file.id(), "model");
     s.model_kind = hdf5::read_string_attribute(model.get(), "kind");
     s.label = hdf5::read_string_attribute(model.get(), "label");
-    s.alpha = hdf5::read_double_attribute(model.get(), "alpha");
-    s.fit_intercept = hdf5::read_int64_attribute(model.get(), "fit_intercept") != 0;
     s.feature_names = hdf5::read_strings(model.get(), "feature_names");
-    std::vector<double> coefficients = hdf5::read_doubles(model.get(), "coefficients");
-    s.coefficients = Eigen::Map<Eigen::VectorXd>(coefficients.data(),
-                                                 static_cast<Eigen::Index>(coefficients.size()));
-    s.intercept = hdf5::read_scalar(model.get(), "intercept");
+    s.model = model::load_fitted_model(s.model_kind, s.feature_names,
+                                       Hdf5ParameterReader(model.get(), file_path.string()));
     hdf5::GroupHandle pipeline = hdf5::open_group(file.id(), "pipeline");
     s.pipeline_json = hdf5::read_string_attribute(pipeline.get(), "spec");
     hdf5::GroupHandle metrics = hdf5::open_group(file.id(), "metrics");
-    s.rmse = hdf5::read_double_attribute(metrics.get(), "rmse");
-    s.r2 = hdf5::read_double_attribute(metrics.get(), "r2");
+    for (const std::string& name : hdf5::read_strings(metrics.get(), "names")) {
+      s.metrics.emplace_back(name, hdf5::read_double_attribute(metrics.get(), name));
+    }
     s.num_rows = hdf5::read_int64_attribute(metrics.get(), "num_rows");
     s.num_dropped_rows = hdf5::read_int64_attribute(metrics.get(), "num_dropped_rows");
+    s.history = read_history(file.id());
     hdf5::GroupHandle lineage = hdf5::open_group(file.id(), "lineage");
     s.job_text = hdf5::read_string_attribute(lineage.get(), "job_toml");
     s.sluice_version = hdf5::read_string_attribute(lineage.get(), "sluice_version");
+    s.xtx_kernel = hdf5::read_string_attribute(lineage.get(), "xtx_kernel");
     s.num_ranks = hdf5::read_int64_attribute(lineage.get(), "num_ranks");
     s.threads_per_rank = hdf5::read_int64_attribute(lineage.get(), "threads_per_rank");
     s.created_utc = hdf5::read_string_attribute(lineage.get(), "created_utc");
@@ -148,27 +189,36 @@ Snapshot read_snapshot(const std::filesystem::path& file_path) {
     for (std::size_t i = 0; i < skipped_paths.size(); ++i) {
       s.skipped.push_back({skipped_paths[i], reasons.at(i)});
     }
-    hdf5::GroupHandle statistics = hdf5::open_group(file.id(), "statistics");
-    const auto k = static_cast<Eigen::Index>(s.feature_names.size() + 1);
-    s.statistics = model::SufficientStats::empty(k);
-    s.statistics.count = hdf5::read_int64_attribute(statistics.get(), "count");
-    auto mean = hdf5::read_doubles(statistics.get(), "mean");
-    auto comoment = hdf5::read_doubles(statistics.get(), "comoment");
-    if (static_cast<Eigen::Index>(mean.size()) != k ||
-        static_cast<Eigen::Index>(comoment.size()) != k * k ||
-        s.coefficients.size() != k - 1) {
-      throw DataError(fmt::format("snapshot {}: inconsistent model sizes", file_path));
+    if (H5Lexists(file.id(), "statistics", H5P_DEFAULT) > 0) {
+      hdf5::GroupHandle statistics = hdf5::open_group(file.id(), "statistics");
+      auto mean = hdf5::read_doubles(statistics.get(), "mean");
+      auto comoment = hdf5::read_doubles(statistics.get(), "comoment");
+      const auto k = static_cast<Eigen::Index>(mean.size());
+      if (static_cast<Eigen::Index>(comoment.size()) != k * k) {
+        throw DataError(fmt::format("snapshot {}: inconsistent statistics sizes", file_path));
+      }
+      s.statistics = model::SufficientStats::empty(k);
+      s.statistics.count = hdf5::read_int64_attribute(statistics.get(), "count");
+      s.statistics.mean = Eigen::Map<Eigen::VectorXd>(mean.data(), k);
+      s.statistics.comoment = Eigen::Map<Eigen::MatrixXd>(comoment.data(), k, k);
     }
-    s.statistics.mean = Eigen::Map<Eigen::VectorXd>(mean.data(), k);
-    s.statistics.comoment = Eigen::Map<Eigen::MatrixXd>(comoment.data(), k, k);
     return s;
   } catch (const hdf5::Error& error) {
     throw DataError(fmt::format("{} is not a readable Sluice snapshot: {}", file_path, error.what()));
   }
 }
 
-double predict(const Snapshot& snapshot, const Eigen::Ref<const Eigen::VectorXd>& features) {
-  return snapshot.intercept + snapshot.coefficients.dot(features);
+double Snapshot::metric(const std::string& name) const {
+  for (const auto& [key, value] : metrics) {
+    if (key == name) return value;
+  }
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+Eigen::MatrixXd score(const Snapshot& snapshot, const Eigen::Ref<const Eigen::MatrixXd>& rows) {
+  Eigen::MatrixXd out(rows.rows(), static_cast<Eigen::Index>(snapshot.model->outputs().size()));
+  snapshot.model->score(rows.data(), rows.outerStride(), rows.rows(), out.data(), out.rows());
+  return out;
 }
 
 } // namespace sluice::snapshot

@@ -245,10 +245,19 @@ def check_ranks(testcase, result, ranks):
                          "expected a 'ranks=N' line for the requested rank count\n" + result.describe())
 
 
-def expect_error(testcase, result, *substrings):
-    """Exit 1, exactly one 'sluice: error:' line that contains every substring, no MPI abort noise."""
+# The documented exit code of each class of failure (docs/cli.md); 1 is an unclassified one.
+EXIT_CONFIGURATION, EXIT_DATA, EXIT_NUMERICAL, EXIT_IO = 3, 4, 5, 6
+
+
+def expect_error(testcase, result, *substrings, code=None):
+    """Exit with the class's code (`code`, or any documented class: never an unclassified 1),
+    exactly one 'sluice: error:' line that contains every substring, no MPI abort noise."""
     testcase.assertNotEqual(result.returncode, 0, result.describe())
-    testcase.assertEqual(result.returncode, 1, "documented error exit code is 1\n" + result.describe())
+    if code is None:
+        testcase.assertIn(result.returncode, (EXIT_CONFIGURATION, EXIT_DATA, EXIT_NUMERICAL, EXIT_IO),
+                          "a documented error class's exit code\n" + result.describe())
+    else:
+        testcase.assertEqual(result.returncode, code, "exit code of the error's class\n" + result.describe())
     lines = result.error_lines()
     testcase.assertEqual(len(lines), 1, "expected exactly one error line\n" + result.describe())
     line = lines[0]
@@ -372,15 +381,19 @@ def read_snapshot(path):
             "format_version": int(f.attrs["format_version"]),
             "model_name": str(f.attrs["model_name"]),
             "version": int(f.attrs["version"]),
-            "coefficients": np.array(model["coefficients"][()], dtype=np.float64),
-            "coefficients_bytes": model["coefficients"][()].tobytes(),
-            "intercept": float(model["intercept"][()]),
-            "intercept_bytes": np.asarray(model["intercept"][()]).tobytes(),
             "feature_names": _strings(model["feature_names"]),
+            "outputs": _strings(model["outputs"]),
             "kind": str(model.attrs["kind"]),
             "label": str(model.attrs["label"]),
-            "alpha": float(model.attrs["alpha"]),
+            # every parameter of the kind: scalars are attributes, arrays datasets
+            "params": {**{k: model.attrs[k] for k in model.attrs},
+                       **{k: np.array(model[k][()]) for k in model
+                          if model[k].dtype.kind == "f"}},
+            "params_bytes": {k: np.asarray(model[k][()]).tobytes() for k in model
+                             if model[k].dtype.kind == "f"},
             "metrics": {k: f["metrics"].attrs[k].item() for k in f["metrics"].attrs},
+            "history": {k: np.array(f["history"][k][()]) for k in f["history"]
+                        if k != "columns"} if "history" in f else {},
             "num_ranks": int(lineage.attrs["num_ranks"]),
             "job_toml": str(lineage.attrs["job_toml"]),
             "partitions": _strings(lineage["partitions/path"]),
@@ -388,6 +401,13 @@ def read_snapshot(path):
             "skipped": _strings(lineage["skipped/path"]),
             "skipped_reasons": _strings(lineage["skipped/reason"]),
         }
+        if "coefficients" in model:  # the linear kinds
+            snap["coefficients"] = np.array(model["coefficients"][()], dtype=np.float64)
+            snap["coefficients_bytes"] = model["coefficients"][()].tobytes()
+            snap["intercept"] = float(model.attrs["intercept"])
+            snap["intercept_bytes"] = np.float64(model.attrs["intercept"]).tobytes()
+        if "alpha" in model.attrs:
+            snap["alpha"] = float(model.attrs["alpha"])
     return snap
 
 

@@ -37,7 +37,7 @@ class SnapshotsCommandTest(e2e.TempDirTestCase):
     def coefficients_shown(self, result):
         """{feature: value} and the intercept from `snapshots show` (printed with 17 digits)."""
         values = dict(re.findall(r"^\s+(x\d)\s+(\S+)$", result.stdout, re.MULTILINE))
-        intercept = re.search(r"^intercept\s+(\S+)$", result.stdout, re.MULTILINE)
+        intercept = re.search(r"^\s+intercept\s+(\S+)$", result.stdout, re.MULTILINE)
         self.assertIsNotNone(intercept, result.describe())
         return {k: float(v) for k, v in values.items()}, float(intercept.group(1))
 

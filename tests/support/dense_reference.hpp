@@ -16,18 +16,25 @@ struct DenseData {
   Eigen::VectorXd label;
 };
 
-/// Reads every row of the partitions in order, each partition in one read.
-inline DenseData load_dense(const std::vector<lake::PartitionInfo>& partitions,
-                            const std::vector<std::string>& columns) {
+/// Every partition's columns as one column-major matrix each, in partition order.
+inline std::vector<Eigen::MatrixXd> load_partitions(const std::vector<lake::PartitionInfo>& partitions,
+                                                    const std::vector<std::string>& columns) {
   std::vector<Eigen::MatrixXd> parts;
-  Eigen::Index total = 0;
   for (const auto& partition : partitions) {
     lake::PartitionReader reader(partition.path, "/", columns);
     Eigen::MatrixXd block(reader.num_rows(), static_cast<Eigen::Index>(columns.size()));
     reader.read_block(0, reader.num_rows(), block.data(), reader.num_rows());
-    total += block.rows();
     parts.push_back(std::move(block));
   }
+  return parts;
+}
+
+/// Reads every row of the partitions in order, each partition in one read.
+inline DenseData load_dense(const std::vector<lake::PartitionInfo>& partitions,
+                            const std::vector<std::string>& columns) {
+  std::vector<Eigen::MatrixXd> parts = load_partitions(partitions, columns);
+  Eigen::Index total = 0;
+  for (const auto& block : parts) total += block.rows();
   const auto d = static_cast<Eigen::Index>(columns.size()) - 1;
   DenseData data{Eigen::MatrixXd(total, d), Eigen::VectorXd(total)};
   Eigen::Index row = 0;

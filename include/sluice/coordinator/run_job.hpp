@@ -3,17 +3,18 @@
 
 #include "sluice/error.hpp"
 #include "sluice/job/job_spec.hpp"
-#include "sluice/model/ridge_trainer.hpp"
+#include "sluice/model/trainer.hpp"
 #include "sluice/mpi/communicator.hpp"
 #include "sluice/schedule/collective.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 
 namespace sluice::coordinator {
 
-/// Thrown on every rank when a stop was requested (SIGUSR1/SIGTERM): the finished partitions
-/// were saved to a checkpoint that the next run of the same job resumes from.
+/// Thrown on every rank when a stop was requested: the first pass's finished partitions were
+/// saved to a checkpoint that the next run of the same job resumes from.
 class StoppedError : public schedule::AgreedError {
 public:
   using AgreedError::AgreedError;
@@ -22,12 +23,17 @@ public:
 struct RunOptions {
   int threads = 0;              ///< overrides the job's [run] threads when > 0
   bool is_publishing = true;    ///< false: fit and report, publish nothing
+  /// Set by the application (e.g. from a SIGUSR1/SIGTERM handler) to ask the run to stop at the
+  /// next partition boundary; the library never installs signal handlers itself.
+  const std::atomic<bool>* stop_requested = nullptr;
   /// Test hook: behave as if a stop was requested after this many partitions on each rank.
   std::int64_t stop_after_partitions = -1;
 };
 
 struct RunResult {
-  model::RidgeFit fit;                 ///< on every rank
+  std::shared_ptr<const model::FittedModel> model; ///< on every rank
+  model::Metrics metrics;              ///< on every rank
+  int num_passes = 0;
   std::int64_t version = 0;            ///< published version (0 if not publishing)
   std::filesystem::path snapshot_path; ///< on every rank
   std::int64_t num_rows = 0;

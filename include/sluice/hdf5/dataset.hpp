@@ -86,6 +86,17 @@ void write_scalar(hid_t location, const std::string& name, double value);
 double read_scalar(hid_t location, const std::string& name);
 
 std::vector<double> read_doubles(hid_t location, const std::string& name);
+
+/// A 2-D float64 dataset of rows × cols values given row-major (numpy's layout).
+void write_matrix(hid_t location, const std::string& name, std::int64_t rows, std::int64_t cols,
+                  std::span<const double> row_major);
+/// Reads a 2-D float64 dataset: its shape and its values row-major.
+struct MatrixValues {
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+  std::vector<double> row_major;
+};
+MatrixValues read_matrix(hid_t location, const std::string& name);
 std::vector<std::int64_t> read_int64s(hid_t location, const std::string& name);
 std::vector<std::string> read_strings(hid_t location, const std::string& name);
 

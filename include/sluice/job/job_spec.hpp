@@ -1,6 +1,8 @@
 // JobSpec: a validated job file (TOML), the single description of what a run does.
 #pragma once
 
+#include "sluice/job/model_params.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -12,7 +14,6 @@ namespace sluice::job {
 
 enum class BadPartitionPolicy { error, skip };
 enum class NonFiniteAction { error, drop_rows };
-enum class ModelKind { ridge, ols };
 
 struct LakeSpec {
   std::filesystem::path root;
@@ -24,12 +25,12 @@ struct LakeSpec {
   NonFiniteAction on_nonfinite = NonFiniteAction::error;
 };
 
+/// The [model] table: the keys every kind shares; the rest is validated by the kind itself.
 struct ModelSpec {
-  ModelKind kind = ModelKind::ridge;
+  std::string kind = "ridge";
   std::vector<std::string> features;
-  std::string label;
-  double alpha = 0.0;
-  bool fit_intercept = true;
+  std::string label;            ///< empty for kinds without one (kmeans, pca)
+  ModelParams params;           ///< every other key of [model]
 };
 
 struct PublishSpec {
@@ -39,6 +40,9 @@ struct PublishSpec {
 
 struct RunSpec {
   int threads = 0; ///< OpenMP threads per rank; 0: OMP_NUM_THREADS, else 1
+  /// Bytes of partition data a rank may keep in memory between passes; 0: half the node's
+  /// memory divided by the ranks on the node.
+  std::int64_t memory_budget = 0;
 };
 
 struct JobSpec {
@@ -49,7 +53,7 @@ struct JobSpec {
   PublishSpec publish;
   RunSpec run;
 
-  /// Feature columns then the label: the columns every partition must provide.
+  /// Feature columns then the label (if any): the columns every partition must provide.
   std::vector<std::string> columns() const;
 };
 
@@ -60,7 +64,5 @@ JobSpec parse_job(std::string_view text, const std::filesystem::path& base_direc
 
 /// Reads and parses a job file; relative paths are relative to the file's directory.
 JobSpec load_job(const std::filesystem::path& file);
-
-std::string_view to_string(ModelKind kind);
 
 } // namespace sluice::job

@@ -16,6 +16,11 @@ struct PartitionInfo {
   std::map<std::string, std::string> keys;  ///< Hive-style keys from `key=value` directories
   std::int64_t num_rows = 0;                ///< filled in by inspection
   std::int64_t file_bytes = 0;
+  std::uint64_t path_hash = 0;              ///< path_hash(relative_path): keys per-row choices
 };
+
+/// XXH3-64 of a relative path: identifies a partition to random choices and folds, so they do
+/// not move when other partitions are added or removed.
+std::uint64_t path_hash(const std::string& relative_path);
 
 } // namespace sluice::lake

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 namespace sluice::model {
 
@@ -13,5 +14,10 @@ namespace sluice::model {
 /// non-finite.
 void gram_lower(const double* x, std::int64_t ld, std::int64_t rows, std::int64_t cols,
                 double* out, std::int64_t out_ld, double* column_sums);
+
+/// The kernel variant this build uses ("avx2-fma-3x4", "avx2-fma-4x6", "eigen-rankupdate"). The
+/// summation order, and so the last bits of every statistic, depend on it: snapshots and
+/// checkpoints record it.
+std::string_view gram_kernel_name() noexcept;
 
 } // namespace sluice::model

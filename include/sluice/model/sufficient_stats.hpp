@@ -27,10 +27,14 @@ struct SufficientStats {
   /// bits: callers merge in a fixed order (tile order, then partition order) for reproducibility.
   void merge(const SufficientStats& other);
 
-  /// Flat form for messages and checkpoints: [count, mean(k), comoment(k×k, column-major)].
+  /// Flat form for messages and checkpoints: [count, mean(k), lower triangle of the comoment,
+  /// column by column] — a symmetric matrix travels as one triangle.
   std::vector<double> to_buffer() const;
+  /// Throws Error unless the buffer has buffer_size(num_columns) values.
   static SufficientStats from_buffer(std::span<const double> buffer, Eigen::Index num_columns);
   static std::size_t buffer_size(Eigen::Index num_columns);
+  /// The column count k of a buffer of `size` values, or -1 if no k fits.
+  static Eigen::Index columns_of_buffer(std::size_t size);
 };
 
 } // namespace sluice::model

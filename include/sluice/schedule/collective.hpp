@@ -14,7 +14,13 @@ namespace sluice::schedule {
 /// can report it once (on rank 0) and end every rank normally.
 class AgreedError : public Error {
 public:
-  using Error::Error;
+  explicit AgreedError(const std::string& message, ErrorKind kind = ErrorKind::internal)
+      : Error(message), kind_(kind) {}
+  /// The class of the original failure (configuration, data, numerical, io, internal).
+  ErrorKind kind() const noexcept { return kind_; }
+
+private:
+  ErrorKind kind_;
 };
 
 /// A failure one rank met during a phase. `order` ranks failures so every run reports the same
@@ -22,6 +28,10 @@ public:
 struct LocalFailure {
   std::int64_t order = 0;
   std::string message;
+  ErrorKind kind = ErrorKind::internal;
+
+  /// The failure an exception describes, keeping its class.
+  static LocalFailure of(std::int64_t order, const std::exception& error);
 };
 
 /// Collective: if any rank passes a failure, every rank throws AgreedError carrying the

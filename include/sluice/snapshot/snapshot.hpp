@@ -2,18 +2,22 @@
 #pragma once
 
 #include "sluice/model/sufficient_stats.hpp"
+#include "sluice/model/trainer.hpp"
 
 #include <Eigen/Core>
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace sluice::snapshot {
 
 /// The layout version written to the root attribute `format_version` (docs/snapshot-format.md).
-inline constexpr std::int64_t format_version = 1;
+/// 2: model parameters by kind under /model, metrics by name, /history; partials merged along the
+/// partition-index tree (so ridge bits differ in the last places from version 1's serial fold).
+inline constexpr std::int64_t format_version = 2;
 
 struct PartitionLineage {
   std::string path;     ///< relative to the lake root
@@ -33,29 +37,31 @@ struct Snapshot {
   std::int64_t version = 0;
   std::string model_kind;
   std::vector<std::string> feature_names;
-  std::string label;
-  Eigen::VectorXd coefficients;
-  double intercept = 0.0;
-  double alpha = 0.0;
-  bool fit_intercept = true;
+  std::string label;                                ///< empty for kinds without one
+  std::shared_ptr<const model::FittedModel> model;  ///< parameters, scoring
   // pipeline: how serving turns a raw row into the model's input (JSON, see the format doc)
   std::string pipeline_json;
-  // metrics
-  double rmse = 0.0;
-  double r2 = 0.0;
+  // metrics, by name in the kind's order, and the per-iteration history of iterative kinds
+  model::Metrics metrics;
+  model::History history;
   std::int64_t num_rows = 0;
   std::int64_t num_dropped_rows = 0;
   // lineage
   std::string job_text;
   std::string sluice_version;
+  std::string xtx_kernel;  ///< the XᵀX kernel variant: model bits depend on it
   std::int64_t num_ranks = 0;
   std::int64_t threads_per_rank = 0;
   std::string created_utc;
   std::string lake_root;
   std::vector<PartitionLineage> partitions;
   std::vector<SkippedPartition> skipped;
-  // the merged statistics, so a later job can update the model without re-reading old data
+  // the merged statistics of kinds that have them (ridge, PCA), so a later job can update the
+  // model without re-reading old data; count 0 when absent
   model::SufficientStats statistics;
+
+  /// The metric's value, or NaN when the kind has no such metric.
+  double metric(const std::string& name) const;
 };
 
 /// Writes the snapshot to file (created or truncated). The caller makes it durable and visible.
@@ -63,7 +69,8 @@ void write_snapshot(const std::filesystem::path& file, const Snapshot& snapshot)
 /// Reads a snapshot; throws DataError if the file is not a snapshot of a known format version.
 Snapshot read_snapshot(const std::filesystem::path& file);
 
-/// Applies the model to one row of feature values (in feature order): intercept + w·x.
-double predict(const Snapshot& snapshot, const Eigen::Ref<const Eigen::VectorXd>& features);
+/// Scores rows with the snapshot's model: `rows` is column-major rows × feature_names; the
+/// result is rows × model->outputs(), column-major.
+Eigen::MatrixXd score(const Snapshot& snapshot, const Eigen::Ref<const Eigen::MatrixXd>& rows);
 
 } // namespace sluice::snapshot

@@ -1,13 +1,16 @@
-// run_job at N ranks: equals a dense solve to 1e-10, and the serial fold to the last bit.
+// run_job at N ranks: equals a dense solve to 1e-10, and a one-process fit to the last bit.
 #include "sluice/coordinator/run_job.hpp"
 
 #include "dense_reference.hpp"
 #include "synthetic_job.hpp"
 #include "temp_dir.hpp"
 
+#include "in_process_engine.hpp"
+
 #include "sluice/lake/catalog.hpp"
+#include "sluice/model/model_kinds.hpp"
+#include "sluice/model/parameter_map.hpp"
 #include "sluice/lake/partition_reader.hpp"
-#include "sluice/model/block_accumulator.hpp"
 #include "sluice/snapshot/registry.hpp"
 #include "sluice/snapshot/snapshot.hpp"
 
@@ -20,24 +23,24 @@ namespace {
 
 mpi::Communicator world() { return mpi::Communicator::borrow(MPI_COMM_WORLD); }
 
-// The statistics as one process would fold them: partitions in order, blocks in order.
-model::RidgeFit serial_fit(const job::JobSpec& job) {
+// The model as one process fits it: the same passes, tiles and merge tree, without MPI or the
+// pass executor, from the partitions read whole.
+model::ParameterMap serial_fit(const job::JobSpec& job) {
   auto partitions = lake::discover_partitions({.root = job.lake.root});
-  const auto k = static_cast<Eigen::Index>(job.columns().size());
-  model::SufficientStats total = model::SufficientStats::empty(k);
-  for (const auto& partition : partitions) {
-    lake::PartitionReader reader(partition.path, "/", job.columns());
-    model::BlockAccumulator accumulator(k, {});
-    const std::int64_t block_rows = std::min(job.lake.block_rows, reader.num_rows());
-    std::vector<double> buffer(static_cast<std::size_t>(block_rows * k));
-    for (std::int64_t row = 0; row < reader.num_rows(); row += block_rows) {
-      const std::int64_t count = std::min(block_rows, reader.num_rows() - row);
-      reader.read_block(row, count, buffer.data(), block_rows);
-      accumulator.add_block(buffer.data(), block_rows, count);
-    }
-    total.merge(accumulator.stats());
-  }
-  return model::RidgeTrainer({.alpha = job.model.alpha}).fit(total);
+  auto trainer = model::make_trainer(job.model);
+  std::vector<std::uint64_t> hashes;
+  for (const auto& partition : partitions) hashes.push_back(partition.path_hash);
+  testing_support::fit_in_process(*trainer, testing_support::load_partitions(partitions, job.columns()),
+                                  {.block_rows = job.lake.block_rows, .path_hashes = hashes});
+  model::ParameterMap parameters;
+  trainer->model()->save(parameters);
+  return parameters;
+}
+
+model::ParameterMap parameters_of(const coordinator::RunResult& result) {
+  model::ParameterMap parameters;
+  result.model->save(parameters);
+  return parameters;
 }
 
 } // namespace
@@ -59,22 +62,26 @@ TEST(RunJobMpiTest, run_matches_dense_solve_and_serial_fold_bitwise) {
     auto dense = testing_support::load_dense(partitions, job.columns());
     Eigen::VectorXd reference = testing_support::dense_ridge(dense, 0.5);
     // Tolerance: 1e-10 relative, far above the ~1e-14 rounding of either method.
-    EXPECT_LT((result.fit.coefficients - reference.head(6)).norm() / reference.head(6).norm(), 1e-10);
-    EXPECT_NEAR(result.fit.intercept, reference(6), 1e-10 * std::abs(reference(6)));
+    model::ParameterMap fitted = parameters_of(result);
+    const Eigen::VectorXd coefficients = fitted.vector("coefficients", 6);
+    EXPECT_LT((coefficients - reference.head(6)).norm() / reference.head(6).norm(), 1e-10);
+    EXPECT_NEAR(fitted.scalar("intercept"), reference(6), 1e-10 * std::abs(reference(6)));
 
-    model::RidgeFit serial = serial_fit(job);
-    EXPECT_EQ(result.fit.coefficients, serial.coefficients) << "bits differ from the 1-process fold";
-    EXPECT_EQ(result.fit.intercept, serial.intercept);
+    model::ParameterMap serial = serial_fit(job);
+    EXPECT_EQ(coefficients, serial.vector("coefficients")) << "bits differ from the 1-process fit";
+    EXPECT_EQ(fitted.scalar("intercept"), serial.scalar("intercept"));
 
     snapshot::Snapshot s = snapshot::read_snapshot(result.snapshot_path);
-    EXPECT_EQ(s.coefficients, result.fit.coefficients);
+    model::ParameterMap stored;
+    s.model->save(stored);
+    EXPECT_EQ(stored.vector("coefficients"), coefficients);
     EXPECT_EQ(s.num_ranks, comm.size());
     EXPECT_EQ(s.partitions.size(), 7u);
     EXPECT_EQ(s.job_text, job.text);
     EXPECT_EQ(snapshot::SnapshotRegistry(job.publish.registry).current_version("m"), 1);
   }
   // Every rank holds the same result.
-  double intercept = result.fit.intercept;
+  double intercept = parameters_of(result).scalar("intercept");
   EXPECT_EQ(comm.max(intercept), intercept);
 }
 
@@ -87,11 +94,13 @@ TEST(RunJobMpiTest, run_with_more_ranks_than_partitions_and_threads_keeps_bits) 
   job::JobSpec job = testing_support::make_job(dir.path(), testing_support::job_text(3, "m"));
   auto one_thread = coordinator::run_job(comm, job, {.threads = 1});
   auto two_threads = coordinator::run_job(comm, job, {.threads = 2});
-  EXPECT_EQ(one_thread.fit.coefficients, two_threads.fit.coefficients);
-  EXPECT_EQ(one_thread.fit.intercept, two_threads.fit.intercept);
+  EXPECT_EQ(parameters_of(one_thread).vector("coefficients"),
+            parameters_of(two_threads).vector("coefficients"));
+  EXPECT_EQ(parameters_of(one_thread).scalar("intercept"),
+            parameters_of(two_threads).scalar("intercept"));
   EXPECT_EQ(two_threads.version, 2);
   if (comm.is_root()) {
-    model::RidgeFit serial = serial_fit(job);
-    EXPECT_EQ(one_thread.fit.coefficients, serial.coefficients);
+    EXPECT_EQ(parameters_of(one_thread).vector("coefficients"),
+              serial_fit(job).vector("coefficients"));
   }
 }

@@ -46,7 +46,13 @@ TEST(SufficientStatsTest, buffer_round_trip_is_bitwise) {
   SufficientStats b = SufficientStats::from_buffer(buffer, 5);
   EXPECT_EQ(b.count, a.count);
   EXPECT_EQ(b.mean, a.mean);
-  EXPECT_EQ(b.comoment, a.comoment);
+  // Only the lower triangle travels (and is ever read): a symmetric matrix as one triangle.
+  EXPECT_EQ(buffer.size(), 1u + 5u + 15u);
+  Eigen::MatrixXd lower_a = a.comoment.triangularView<Eigen::Lower>();
+  Eigen::MatrixXd lower_b = b.comoment.triangularView<Eigen::Lower>();
+  EXPECT_EQ(lower_b, lower_a);
+  EXPECT_EQ(SufficientStats::columns_of_buffer(buffer.size()), 5);
+  EXPECT_EQ(SufficientStats::columns_of_buffer(buffer.size() + 1), -1);
   EXPECT_THROW(SufficientStats::from_buffer(std::span<const double>(buffer).first(3), 5),
                sluice::Error);
 }

@@ -2,6 +2,8 @@
 #include "sluice/snapshot/snapshot.hpp"
 
 #include "sluice/error.hpp"
+#include "sluice/model/model_kinds.hpp"
+#include "sluice/model/parameter_map.hpp"
 #include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -18,12 +20,18 @@ TEST(SnapshotTest, write_then_read_round_trips_every_field) {
   s.model_kind = "ridge";
   s.feature_names = {"a", "b"};
   s.label = "y";
-  s.coefficients = Eigen::Vector2d(0.1, -3.0);
-  s.intercept = 7.25;
-  s.alpha = 0.5;
+  s.model = sluice::model::load_fitted_model("ridge", s.feature_names, [] {
+    sluice::model::ParameterMap p;
+    p.vector("coefficients", Eigen::Vector2d(0.1, -3.0));
+    p.scalar("intercept", 7.25);
+    p.scalar("alpha", 0.5);
+    p.integer("fit_intercept", 1);
+    return p;
+  }());
   s.pipeline_json = R"({"stages":[]})";
-  s.rmse = 0.3;
-  s.r2 = 0.9;
+  s.metrics = {{"rmse", 0.3}, {"r2", 0.9}};
+  s.history = {{"iteration", "loss"}, {{1.0, 0.5}, {2.0, 0.25}}};
+  s.xtx_kernel = "avx2-fma-3x4";
   s.num_rows = 12;
   s.job_text = "[lake]\npath = \"x\"\n";
   s.sluice_version = "0.1.0";
@@ -40,14 +48,20 @@ TEST(SnapshotTest, write_then_read_round_trips_every_field) {
   EXPECT_EQ(r.model_name, "demo");
   EXPECT_EQ(r.version, 4);
   EXPECT_EQ(r.feature_names, s.feature_names);
-  EXPECT_EQ(r.coefficients, s.coefficients);
-  EXPECT_EQ(r.intercept, 7.25);
+  sluice::model::ParameterMap stored;
+  r.model->save(stored);
+  EXPECT_EQ(stored.vector("coefficients"), Eigen::Vector2d(0.1, -3.0));
+  EXPECT_EQ(stored.scalar("intercept"), 7.25);
+  EXPECT_EQ(r.metric("r2"), 0.9);
+  EXPECT_EQ(r.metrics.at(0).first, "rmse");
+  EXPECT_EQ(r.history.rows.at(1), (std::vector<double>{2.0, 0.25}));
+  EXPECT_EQ(r.xtx_kernel, "avx2-fma-3x4");
   EXPECT_EQ(r.job_text, s.job_text);
   EXPECT_EQ(r.partitions.at(0).checksum, "00000000deadbeef");
   EXPECT_EQ(r.skipped.at(0).reason, "not HDF5");
   EXPECT_EQ(r.num_ranks, 3);
   EXPECT_EQ(r.statistics.count, 12);
-  EXPECT_DOUBLE_EQ(predict(r, Eigen::Vector2d(1.0, 1.0)), 7.25 + 0.1 - 3.0);
+  EXPECT_DOUBLE_EQ(score(r, Eigen::RowVector2d(1.0, 1.0))(0, 0), 7.25 + 0.1 - 3.0);
 }
 
 TEST(SnapshotTest, read_refuses_files_that_are_not_snapshots) {

@@ -1,0 +1,202 @@
+// The pass executor: a rank's partitions through the trainer's accumulators, threaded, with the
+// bad-partition policy, stop requests and progress; failures are agreed on at the end.
+#include "pass_executor.hpp"
+
+#include "sluice/schedule/collective.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <numeric>
+#include <optional>
+
+namespace sluice::coordinator {
+namespace {
+
+using schedule::LocalFailure;
+
+// One partition under the job's bad-partition policy: its outcome (possibly a skip), or why the
+// job must fail.
+struct Attempt {
+  std::optional<PartitionOutcome> outcome;
+  std::optional<LocalFailure> failure;
+};
+
+bool is_finished(const Attempt& attempt) {
+  return attempt.outcome && attempt.outcome->skipped_reason.empty();
+}
+
+bool stop_before_next(const RunOptions& options, std::int64_t num_started) {
+  return (options.stop_requested != nullptr && options.stop_requested->load()) ||
+         (options.stop_after_partitions >= 0 && num_started >= options.stop_after_partitions);
+}
+
+Attempt attempt_partition(const mpi::Communicator& comm, const PartitionTask& task,
+                          std::vector<double>& buffer) {
+  const auto fail_or_skip = [&](const std::string& message, ErrorKind kind) -> Attempt {
+    if (task.job->lake.on_bad_partition != job::BadPartitionPolicy::skip) {
+      return {std::nullopt, LocalFailure{static_cast<std::int64_t>(task.index),
+                                         fmt::format("{} [rank {}]", message, comm.rank()), kind}};
+    }
+    spdlog::warn("skipping partition: {}", message);
+    PartitionOutcome skipped;
+    skipped.index = task.index;
+    skipped.rank = comm.rank();
+    skipped.skipped_reason = message;
+    return {std::move(skipped), std::nullopt};
+  };
+  try {
+    PartitionOutcome outcome = process_partition(task, buffer);
+    outcome.rank = comm.rank();
+    return {std::move(outcome), std::nullopt};
+  } catch (const Error& error) {
+    return fail_or_skip(error.what(), kind_of(error));
+  } catch (const std::exception& error) {
+    // e.g. std::filesystem_error or bad_alloc: still one agreed message naming the partition.
+    return fail_or_skip(fmt::format("{}: {}", task.partition->path.string(), error.what()),
+                        kind_of(error));
+  }
+}
+
+// Several threads and at least as many partitions: each thread takes whole partitions, largest
+// first, like a rank of its own. Returns the attempts in the order of `mine`. Only the calling
+// thread talks MPI (progress), as FUNNELED asks.
+std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm,
+                                         const std::vector<PartitionTask>& tasks,
+                                         const Plan& plan, const RunOptions& options,
+                                         int num_threads, Progress& progress, bool& is_stopped) {
+  std::vector<std::size_t> largest_first(tasks.size());
+  std::iota(largest_first.begin(), largest_first.end(), std::size_t{0});
+  std::stable_sort(largest_first.begin(), largest_first.end(), [&](std::size_t a, std::size_t b) {
+    return plan.rows[tasks[a].index] > plan.rows[tasks[b].index];
+  });
+  std::vector<Attempt> attempts(tasks.size());
+  std::atomic<bool> is_halted{false}, stopped{false};
+  std::atomic<std::int64_t> num_started{0};
+  std::mutex pending_mutex;
+  std::vector<std::pair<std::int64_t, std::int64_t>> pending; // rows, bytes of finished ones
+  std::exception_ptr unexpected;
+  const auto report_pending = [&] {
+    std::vector<std::pair<std::int64_t, std::int64_t>> done;
+    {
+      const std::lock_guard lock(pending_mutex);
+      done.swap(pending);
+    }
+    for (const auto& [rows, bytes] : done) progress.partition_done(rows, bytes);
+  };
+#pragma omp parallel num_threads(num_threads)
+  {
+    std::vector<double> buffer;
+#pragma omp for schedule(dynamic, 1)
+    for (std::size_t k = 0; k < largest_first.size(); ++k) {
+      if (is_halted) continue;
+      if (stop_before_next(options, num_started.fetch_add(1))) {
+        stopped = true;
+        is_halted = true;
+        continue;
+      }
+      const std::size_t position = largest_first[k];
+      Attempt& attempt = attempts[position];
+      try {
+        PartitionTask task = tasks[position];
+        task.accumulator.num_threads = 1;
+        attempt = attempt_partition(comm, task, buffer);
+        if (attempt.failure) is_halted = true;
+        if (is_finished(attempt)) {
+          const std::lock_guard lock(pending_mutex);
+          pending.emplace_back(attempt.outcome->rows, attempt.outcome->bytes);
+        }
+      } catch (...) {
+        const std::lock_guard lock(pending_mutex);
+        if (!unexpected) unexpected = std::current_exception();
+        is_halted = true;
+      }
+      if (omp_get_thread_num() == 0) report_pending();
+    }
+  }
+  if (unexpected) std::rethrow_exception(unexpected);
+  report_pending();
+  is_stopped = stopped;
+  return attempts;
+}
+
+} // namespace
+
+std::vector<std::size_t> partitions_of(const mpi::Communicator& comm, const Plan& plan,
+                                       bool is_first_pass) {
+  std::vector<std::size_t> mine;
+  for (std::size_t i = 0; i < plan.owner.size(); ++i) {
+    if (plan.owner[i] != comm.rank()) continue;
+    if (is_first_pass && plan.is_resumed[i]) continue;
+    mine.push_back(i);
+  }
+  return mine;
+}
+
+PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
+                  const model::Trainer& trainer,
+                  const std::vector<lake::PartitionInfo>& partitions, const Plan& plan,
+                  bool is_first_pass, const RunOptions& options, int num_threads,
+                  RankCache& cache, Progress& progress) {
+  PassWork work;
+  std::optional<LocalFailure> failure;
+  const model::AccumulatorOptions accumulator{
+      .nonfinite = job.lake.on_nonfinite == job::NonFiniteAction::drop_rows
+                       ? model::NonFinitePolicy::drop_rows
+                       : model::NonFinitePolicy::error,
+      .num_threads = num_threads};
+  const std::vector<std::size_t> mine = partitions_of(comm, plan, is_first_pass);
+  std::vector<PartitionTask> tasks;
+  for (std::size_t i : mine) {
+    tasks.push_back({.partition = &partitions[i],
+                     .index = i,
+                     .job = &job,
+                     .trainer = &trainer,
+                     .accumulator = accumulator,
+                     .cache = cache.is_enabled ? &cache.columns[i] : nullptr});
+  }
+  const auto take = [&](Attempt& attempt) {
+    if (attempt.failure) {
+      if (!failure) failure = *attempt.failure;
+    } else if (attempt.outcome) {
+      work.outcomes.push_back(std::move(*attempt.outcome));
+    }
+  };
+  try {
+    if (num_threads > 1 && tasks.size() >= static_cast<std::size_t>(num_threads)) {
+      std::vector<Attempt> attempts =
+          attempt_in_parallel(comm, tasks, plan, options, num_threads, progress, work.is_stopped);
+      // In partition order, so the failure reported is the lowest partition's.
+      for (Attempt& attempt : attempts) take(attempt);
+    } else {
+      // Fewer partitions than threads: one partition at a time, its blocks shared by the threads.
+      std::vector<double> buffer;
+      std::int64_t num_done = 0;
+      for (const PartitionTask& task : tasks) {
+        if (stop_before_next(options, num_done)) {
+          work.is_stopped = true;
+          break;
+        }
+        Attempt attempt = attempt_partition(comm, task, buffer);
+        if (is_finished(attempt)) progress.partition_done(attempt.outcome->rows, attempt.outcome->bytes);
+        take(attempt);
+        if (failure) break;
+        ++num_done;
+      }
+    }
+  } catch (const std::exception& error) {
+    failure = LocalFailure{-1, fmt::format("{} [rank {}]", error.what(), comm.rank()),
+                           kind_of(error)};
+  }
+  progress.local_done();
+  schedule::raise_if_any_failed(comm, failure);
+  return work;
+}
+
+} // namespace sluice::coordinator

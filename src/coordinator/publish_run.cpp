@@ -1,0 +1,137 @@
+// Snapshot assembly (model, pipeline, metrics, history, lineage) and the atomic publish.
+#include "publish_run.hpp"
+
+#include "checkpoint.hpp"
+
+#include "sluice/error.hpp"
+
+#include "sluice/model/gram.hpp"
+#include "sluice/model/parameter_map.hpp"
+#include "sluice/snapshot/registry.hpp"
+#include "sluice/snapshot/snapshot.hpp"
+#include "sluice/version.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+
+namespace sluice::coordinator {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string utc_now() {
+  auto now = std::chrono::system_clock::now();
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
+                     std::chrono::time_point_cast<std::chrono::seconds>(now));
+}
+
+// Nothing that is not finite may be published: every parameter and metric is checked.
+void check_finite(const model::Trainer& trainer, const model::FittedModel& fitted) {
+  model::ParameterMap parameters;
+  fitted.save(parameters);
+  for (const auto& [name, value] : parameters.values()) {
+    const bool is_finite = std::visit(
+        [](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, double>) return std::isfinite(v);
+          else if constexpr (std::is_same_v<T, Eigen::MatrixXd>) return v.allFinite();
+          else return true;
+        },
+        value);
+    if (!is_finite) {
+      throw NumericalError(fmt::format(
+          "the fitted {} model's '{}' is not finite; nothing was published", fitted.kind(), name));
+    }
+  }
+  for (const auto& [name, value] : trainer.metrics()) {
+    if (!std::isfinite(value)) {
+      throw NumericalError(fmt::format(
+          "the fitted {} model's metric '{}' is not finite; nothing was published", fitted.kind(),
+          name));
+    }
+  }
+}
+
+snapshot::Snapshot build_snapshot(const PublishInput& in) {
+  const job::JobSpec& job = in.job;
+  snapshot::Snapshot s;
+  s.model_name = job.publish.name;
+  s.model = in.trainer.model();
+  s.model_kind = std::string(s.model->kind());
+  s.feature_names = s.model->features();
+  s.label = job.model.label;
+  Json pipeline = {{"version", 1},
+                   {"group", job.lake.group},
+                   {"stages", Json::array({{{"stage", "select"}, {"columns", s.feature_names}},
+                                           {{"stage", "cast"}, {"dtype", "float64"}}})},
+                   {"on_nonfinite", job.lake.on_nonfinite == job::NonFiniteAction::error
+                                        ? "error"
+                                        : "drop_rows"}};
+  s.pipeline_json = pipeline.dump();
+  s.metrics = in.trainer.metrics();
+  s.history = in.trainer.history();
+  s.job_text = job.text;
+  s.sluice_version = std::string(version());
+  s.xtx_kernel = std::string(model::gram_kernel_name());
+  s.num_ranks = in.comm.size();
+  s.threads_per_rank = in.threads;
+  s.created_utc = utc_now();
+  s.lake_root = job.lake.root.string();
+  s.skipped = in.plan.skipped;
+  for (const auto& [index, outcome] : in.outcomes) {
+    if (!outcome.skipped_reason.empty()) {
+      s.skipped.push_back({in.partitions[index].relative_path, outcome.skipped_reason});
+      continue;
+    }
+    s.num_rows += outcome.rows - outcome.nonfinite.num_rows;
+    s.num_dropped_rows += outcome.nonfinite.num_rows;
+    std::string keys;
+    for (const auto& [key, value] : in.partitions[index].keys) {
+      keys += fmt::format("{}{}={}", keys.empty() ? "" : "/", key, value);
+    }
+    s.partitions.push_back(
+        {in.partitions[index].relative_path, outcome.rows, checksum_hex(outcome.checksum), keys});
+  }
+  if (const model::SufficientStats* statistics = in.trainer.statistics()) s.statistics = *statistics;
+  return s;
+}
+
+} // namespace
+
+PublishOutput publish_run(const PublishInput& in, bool is_publishing) {
+  snapshot::Snapshot s = build_snapshot(in);
+  check_finite(in.trainer, *s.model);
+  PublishOutput output{.num_rows = s.num_rows};
+  if (!is_publishing) return output;
+  snapshot::SnapshotRegistry registry(in.job.publish.registry);
+  output.version = registry.publish(
+      in.job.publish.name,
+      [&](const std::filesystem::path& temporary, std::int64_t version) {
+        s.version = version;
+        snapshot::write_snapshot(temporary, s);
+      },
+      [&](std::int64_t version) {
+        in.timer.end_stage("publish");
+        return make_run_report({.job = in.job,
+                                .num_ranks = in.comm.size(),
+                                .threads = in.threads,
+                                .partitions = in.partitions,
+                                .outcomes = in.outcomes,
+                                .skipped = s.skipped,
+                                .rank_stages = in.rank_stages,
+                                .rank_cache = in.rank_cache,
+                                .passes = in.passes,
+                                .root_timer = in.timer,
+                                .version = version,
+                                .metrics = s.metrics})
+            .dump(2);
+      });
+  output.path = registry.snapshot_path(in.job.publish.name, output.version);
+  remove_checkpoint(in.job);
+  return output;
+}
+
+} // namespace sluice::coordinator

@@ -43,8 +43,8 @@ int list(const SnapshotsArguments& a) {
   return 0;
 }
 
-// Scalars to 17 digits; a vector with one value per feature as "feature value" lines; other
-// arrays one row a line.
+// Scalars to 17 digits; per-feature vectors (coefficients, means) as "feature value" lines;
+// other arrays one row a line.
 void print_parameter(const std::string& name, const model::ParameterMap::Value& value,
                      const std::vector<std::string>& features) {
   std::visit(
@@ -56,7 +56,8 @@ void print_parameter(const std::string& name, const model::ParameterMap::Value& 
           fmt::print("  {:<24} {}\n", name, v);
         } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
           fmt::print("  {:<24} {}\n", name, fmt::join(v, " "));
-        } else if (v.cols() == 1 && v.rows() == static_cast<Eigen::Index>(features.size())) {
+        } else if ((name == "coefficients" || name == "mean") && v.cols() == 1 &&
+                   v.rows() == static_cast<Eigen::Index>(features.size())) {
           fmt::print("  {}\n", name);
           for (std::size_t j = 0; j < features.size(); ++j) {
             fmt::print("    {:<20} {:.17g}\n", features[j], v(static_cast<Eigen::Index>(j), 0));

@@ -3,10 +3,26 @@
 
 #include "sluice/mpi/error.hpp"
 
+#include <fmt/format.h>
+
+#include <limits>
 #include <numeric>
 #include <utility>
 
 namespace sluice::mpi {
+namespace {
+
+// MPI counts are ints: a larger message is an error, never a silently truncated one.
+int count_of(std::size_t count, const char* operation) {
+  if (count > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    throw sluice::Error(fmt::format("MPI {} of {} elements exceeds the {} an MPI count can hold", operation,
+                            count, std::numeric_limits<int>::max()));
+  }
+  return static_cast<int>(count);
+}
+
+} // namespace
+
 
 Communicator Communicator::borrow(MPI_Comm comm) { return Communicator(comm, false); }
 
@@ -56,14 +72,16 @@ void Communicator::broadcast(std::string& text, int root) const {
   std::uint64_t length = text.size();
   SLUICE_MPI_CHECK(MPI_Bcast(&length, 1, MPI_UINT64_T, root, comm_));
   text.resize(length);
-  SLUICE_MPI_CHECK(MPI_Bcast(text.data(), static_cast<int>(length), MPI_CHAR, root, comm_));
+  SLUICE_MPI_CHECK(MPI_Bcast(text.data(), count_of(static_cast<std::size_t>(length), "broadcast"),
+                             MPI_CHAR, root, comm_));
 }
 
 void Communicator::broadcast(std::vector<std::int64_t>& values, int root) const {
   std::uint64_t length = values.size();
   SLUICE_MPI_CHECK(MPI_Bcast(&length, 1, MPI_UINT64_T, root, comm_));
   values.resize(length);
-  SLUICE_MPI_CHECK(MPI_Bcast(values.data(), static_cast<int>(length), MPI_INT64_T, root, comm_));
+  SLUICE_MPI_CHECK(MPI_Bcast(values.data(), count_of(static_cast<std::size_t>(length), "broadcast"),
+                             MPI_INT64_T, root, comm_));
 }
 
 bool Communicator::all_of(bool flag) const {
@@ -99,12 +117,15 @@ std::int64_t Communicator::sum(std::int64_t value) const {
 }
 
 std::vector<std::string> Communicator::gather(const std::string& text, int root) const {
-  int length = static_cast<int>(text.size());
+  int length = count_of(text.size(), "gather");
   std::vector<int> lengths(rank_ == root ? size_ : 0);
   SLUICE_MPI_CHECK(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, root, comm_));
   std::vector<int> offsets(lengths.size());
   std::string joined;
   if (rank_ == root) {
+    // Gatherv's displacements are ints too: the whole gathered text must fit one.
+    count_of(static_cast<std::size_t>(std::reduce(lengths.begin(), lengths.end(), std::int64_t{0})),
+             "gather");
     std::exclusive_scan(lengths.begin(), lengths.end(), offsets.begin(), 0);
     joined.resize(static_cast<std::size_t>(std::reduce(lengths.begin(), lengths.end(), 0)));
   }
@@ -126,11 +147,11 @@ std::vector<double> Communicator::gather(double value, int root) const {
 
 void Communicator::send(std::span<const double> values, int dest, int tag) const {
   SLUICE_MPI_CHECK(
-      MPI_Send(values.data(), static_cast<int>(values.size()), MPI_DOUBLE, dest, tag, comm_));
+      MPI_Send(values.data(), count_of(values.size(), "send"), MPI_DOUBLE, dest, tag, comm_));
 }
 
 void Communicator::receive(std::span<double> values, int source, int tag) const {
-  SLUICE_MPI_CHECK(MPI_Recv(values.data(), static_cast<int>(values.size()), MPI_DOUBLE, source,
+  SLUICE_MPI_CHECK(MPI_Recv(values.data(), count_of(values.size(), "receive"), MPI_DOUBLE, source,
                             tag, comm_, MPI_STATUS_IGNORE));
 }
 

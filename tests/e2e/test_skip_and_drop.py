@@ -2,6 +2,8 @@
 
 import os
 
+import json
+
 import numpy as np
 
 import sluice_e2e as e2e
@@ -51,9 +53,12 @@ class SkipAndDropTest(e2e.TempDirTestCase):
             self.assertIn(word, snap["skipped_reasons"][0])
         self.assertEqual(snap["metrics"]["num_skipped_partitions"], 1)
         self.assertEqual(snap["metrics"]["num_partitions"], len(good))
-        # The run report beside the snapshot lists it too.
+        # The run report beside the snapshot lists it in its skipped list, with the same reason,
+        # whether it was found at inspection or while reading.
         with open(self.path("registry", "m", "v000001.report.json")) as f:
-            self.assertIn(bad, f.read())
+            report = json.load(f)
+        self.assertEqual([entry["path"] for entry in report["skipped"]], [bad])
+        self.assertEqual(report["skipped"][0]["reason"], snap["skipped_reasons"][0])
 
     def test_skip_partition_with_missing_column(self):
         # Found while inspecting the schema, before any data is read.

@@ -74,8 +74,8 @@ import h5py
 
 def model(path):
     with h5py.File(path, "r") as f:
-        c, i = f["/model/coefficients"], f["/model/intercept"]
-        return (c.dtype.str, c.shape, c[...].tobytes()), (i.dtype.str, i.shape, i[...].tobytes())
+        c, i = f["/model/coefficients"], f["/model"].attrs["intercept"]
+        return (c.dtype.str, c.shape, c[...].tobytes()), (i.dtype.str, i.shape, i.tobytes())
 
 a, b = model(sys.argv[1]), model(sys.argv[2])
 for what, x, y in zip(("coefficients", "intercept"), a, b):

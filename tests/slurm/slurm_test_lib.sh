@@ -163,7 +163,7 @@ import numpy as np
 
 with h5py.File(sys.argv[1], "r") as f:
     coef = np.asarray(f["/model/coefficients"][...])
-    intercept = np.asarray(f["/model/intercept"][...])
+    intercept = np.asarray(f["/model"].attrs["intercept"])
     assert coef.ndim == 1 and coef.size > 0, f"coefficients shape {coef.shape}"
     assert np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept)), "non-finite model"
     ranks = int(f["/lineage"].attrs["num_ranks"])

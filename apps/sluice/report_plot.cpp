@@ -21,8 +21,8 @@ namespace {
 using Json = nlohmann::json;
 
 // The order in which run_job times its stages; any stage a later version adds goes after these.
-constexpr std::array<const char*, 6> known_stage_order = {"discover", "inspect_plan", "read_fit",
-                                                          "reduce",   "solve",        "publish"};
+constexpr std::array<const char*, 6> known_stage_order = {"discover", "plan",  "read_fit",
+                                                          "reduce",   "solve", "publish"};
 
 struct Rgb {
   double red, green, blue;

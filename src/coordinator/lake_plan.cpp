@@ -5,7 +5,6 @@
 
 #include "sluice/lake/catalog.hpp"
 #include "sluice/lake/hive.hpp"
-#include "sluice/lake/partition_reader.hpp"
 #include "sluice/schedule/collective.hpp"
 #include "sluice/schedule/partition_planner.hpp"
 
@@ -17,32 +16,6 @@ namespace sluice::coordinator {
 namespace {
 
 using Json = nlohmann::json;
-
-// Every rank opens a strided share of the partitions to check the schema and count rows, so the
-// metadata pass over thousands of files is spread over the ranks. Returns, on root, per
-// partition: rows, or the reason it is unusable.
-std::vector<std::pair<std::int64_t, std::string>> inspect(const mpi::Communicator& comm,
-                                                          const job::JobSpec& job,
-                                                          const std::vector<std::string>& columns,
-                                                          const std::vector<lake::PartitionInfo>& partitions) {
-  Json mine = Json::array();
-  for (std::size_t i = static_cast<std::size_t>(comm.rank()); i < partitions.size();
-       i += static_cast<std::size_t>(comm.size())) {
-    try {
-      lake::PartitionReader reader(partitions[i].path, job.lake.group, columns);
-      mine.push_back({i, reader.num_rows(), ""});
-    } catch (const std::exception& error) {
-      mine.push_back({i, 0, error.what()});
-    }
-  }
-  std::vector<std::pair<std::int64_t, std::string>> result(comm.is_root() ? partitions.size() : 0);
-  for (const std::string& text : comm.gather(mine.dump())) {
-    for (const Json& entry : Json::parse(text)) {
-      result[entry[0].get<std::size_t>()] = {entry[1].get<std::int64_t>(), entry[2].get<std::string>()};
-    }
-  }
-  return result;
-}
 
 } // namespace
 
@@ -82,9 +55,7 @@ std::vector<lake::PartitionInfo> discover(const mpi::Communicator& comm, const j
 }
 
 Plan make_plan(const mpi::Communicator& comm, const job::JobSpec& job,
-               const std::vector<std::string>& columns,
                const std::vector<lake::PartitionInfo>& partitions) {
-  auto inspection = inspect(comm, job, columns, partitions);
   Plan plan;
   std::vector<std::int64_t> packed;
   on_root(comm, [&] {
@@ -93,31 +64,16 @@ Plan make_plan(const mpi::Communicator& comm, const job::JobSpec& job,
       spdlog::info("resuming: {} of {} partitions already done in {}", plan.resumed.size(),
                    partitions.size(), checkpoint_path(job).string());
     }
-    std::vector<std::int64_t> rows(partitions.size(), 0);
-    std::vector<std::size_t> usable;
-    for (std::size_t i = 0; i < partitions.size(); ++i) {
-      const auto& [num_rows, problem] = inspection[i];
-      if (!problem.empty()) {
-        if (job.lake.on_bad_partition == job::BadPartitionPolicy::error) throw DataError(problem);
-        spdlog::warn("skipping partition: {}", problem);
-        plan.skipped.push_back({partitions[i].relative_path, problem});
-        plan.resumed.erase(i);
-        continue;
-      }
-      rows[i] = num_rows;
-      usable.push_back(i);
-    }
-    if (plan.skipped.size() == partitions.size()) {
-      throw DataError(fmt::format("all {} partitions were skipped as bad", partitions.size()));
-    }
     // Resumed partitions skip the first pass only; later passes read them like any other, so
-    // they are planned too.
-    std::vector<std::int64_t> planned_rows;
-    for (std::size_t i : usable) planned_rows.push_back(rows[i]);
-    schedule::Assignment assignment = schedule::plan_partitions(planned_rows, comm.size());
-    packed.assign(partitions.size(), -1);
-    for (std::size_t j = 0; j < usable.size(); ++j) packed[usable[j]] = assignment.owner[j];
-    packed.insert(packed.end(), rows.begin(), rows.end());
+    // they are planned too. File sizes stand for rows: with one schema they are proportional.
+    std::vector<std::int64_t> sizes;
+    for (const lake::PartitionInfo& partition : partitions) sizes.push_back(partition.file_bytes);
+    schedule::Assignment assignment = schedule::plan_partitions(sizes, comm.size());
+    packed.assign(assignment.owner.begin(), assignment.owner.end());
+    for (std::size_t i = 0; i < partitions.size(); ++i) {
+      auto resumed = plan.resumed.find(i);
+      packed.push_back(resumed == plan.resumed.end() ? 0 : resumed->second.rows);
+    }
     for (std::size_t i = 0; i < partitions.size(); ++i) packed.push_back(plan.resumed.contains(i));
     packed.push_back(static_cast<std::int64_t>(assignment.imbalance() * 1e6));
   });
@@ -130,6 +86,31 @@ Plan make_plan(const mpi::Communicator& comm, const job::JobSpec& job,
                          packed.begin() + static_cast<std::ptrdiff_t>(3 * n));
   plan.imbalance = static_cast<double>(packed.back()) / 1e6;
   return plan;
+}
+
+void complete_plan(const mpi::Communicator& comm,
+                   const std::map<std::size_t, PartitionOutcome>& outcomes, Plan& plan) {
+  std::vector<std::int64_t> packed; // rows per partition, then -1 for each skipped one
+  on_root(comm, [&] {
+    packed.assign(plan.rows.size(), 0);
+    std::size_t num_skipped = 0;
+    for (const auto& [index, outcome] : outcomes) {
+      packed[index] = outcome.skipped_reason.empty() ? outcome.rows : -1;
+      num_skipped += outcome.skipped_reason.empty() ? 0 : 1;
+    }
+    if (num_skipped == plan.rows.size()) {
+      throw DataError(fmt::format("all {} partitions were skipped as bad", num_skipped));
+    }
+  });
+  comm.broadcast(packed);
+  for (std::size_t i = 0; i < packed.size(); ++i) {
+    if (packed[i] < 0) {
+      plan.owner[i] = -1;
+      plan.rows[i] = 0;
+    } else {
+      plan.rows[i] = packed[i];
+    }
+  }
 }
 
 } // namespace sluice::coordinator

@@ -15,9 +15,10 @@ namespace sluice::coordinator {
 
 struct Plan {
   std::vector<int> owner;              ///< reading rank per partition; -1: skipped (bad)
+  /// Rows per partition: known once the first pass has opened every file (from the checkpoint
+  /// for resumed ones), 0 before.
   std::vector<std::int64_t> rows;
   std::vector<char> is_resumed;        ///< first pass's partial comes from the checkpoint
-  std::vector<snapshot::SkippedPartition> skipped;  ///< root only
   std::map<std::size_t, PartitionOutcome> resumed;  ///< root only, with partials
   double imbalance = 1.0;
 };
@@ -25,11 +26,17 @@ struct Plan {
 /// Collective: rank 0 lists the lake's partitions, every rank gets the list.
 std::vector<lake::PartitionInfo> discover(const mpi::Communicator& comm, const job::JobSpec& job);
 
-/// Collective: inspects the partitions' schema for `columns` (spread over the ranks), applies
-/// the bad-partition policy, loads the checkpoint and balances the rows over the ranks.
+/// Collective: loads the checkpoint and balances the partitions over the ranks by file size
+/// (largest first to the least-loaded rank). No file is opened here: each partition is opened
+/// once, by the rank that reads it, which checks its schema then.
 Plan make_plan(const mpi::Communicator& comm, const job::JobSpec& job,
-               const std::vector<std::string>& columns,
                const std::vector<lake::PartitionInfo>& partitions);
+
+/// Collective, after the first pass: every rank learns each partition's rows and which were
+/// skipped while reading (they take no part in later passes). Throws on every rank when every
+/// partition was skipped.
+void complete_plan(const mpi::Communicator& comm,
+                   const std::map<std::size_t, PartitionOutcome>& outcomes, Plan& plan);
 
 /// Runs fn on the root only; a failure there becomes the same AgreedError on every rank.
 void on_root(const mpi::Communicator& comm, const std::function<void()>& fn);

@@ -15,4 +15,18 @@ std::int64_t default_memory_budget(int ranks_on_node) {
   return physical / 2 / std::max(ranks_on_node, 1);
 }
 
+bool RankCache::reserve(std::int64_t bytes) {
+  if (used_bytes.fetch_add(bytes) + bytes <= budget_bytes) return true;
+  used_bytes.fetch_sub(bytes);
+  refused_bytes.fetch_add(bytes);
+  return false;
+}
+
+nlohmann::json RankCache::describe() const {
+  return {{"in_memory", is_holding_all()},
+          {"held_bytes", used_bytes.load()},
+          {"refused_bytes", refused_bytes.load()},
+          {"budget_bytes", is_enabled ? budget_bytes : 0}};
+}
+
 } // namespace sluice::coordinator

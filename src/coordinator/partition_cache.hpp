@@ -1,7 +1,11 @@
 // PartitionCache: a rank's partition columns kept in memory between the passes of iterative kinds.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
+#include <atomic>
 #include <cstdint>
+#include <map>
 #include <vector>
 
 namespace sluice::coordinator {
@@ -14,8 +18,31 @@ struct CachedColumns {
   std::uint64_t checksum = 0;
   std::int64_t bytes = 0;
 
+  bool is_refused = false; ///< did not fit the budget: re-read every pass
+
   bool is_filled() const noexcept { return rows >= 0; }
 };
+
+/// A rank's partitions kept in memory between the passes of iterative kinds: each partition
+/// when it is first read, as long as the rank's total stays within the budget; the others are
+/// re-read every pass.
+struct RankCache {
+  bool is_enabled = false;
+  std::int64_t budget_bytes = 0;
+  std::atomic<std::int64_t> used_bytes{0};    ///< reserved by the partitions held
+  std::atomic<std::int64_t> refused_bytes{0}; ///< of the partitions that did not fit
+  std::map<std::size_t, CachedColumns> columns; ///< by partition index, made before threads run
+
+  /// Reserves `bytes` for one partition; false (and counted as refused) when over the budget.
+  bool reserve(std::int64_t bytes);
+
+  /// Whether every partition this rank reads is held in memory.
+  bool is_holding_all() const noexcept { return is_enabled && refused_bytes == 0; }
+  /// For the run report: in_memory, held/refused bytes, budget.
+  nlohmann::json describe() const;
+};
+
+
 
 /// Half the node's physical memory divided by the ranks sharing the node: the default budget.
 std::int64_t default_memory_budget(int ranks_on_node);

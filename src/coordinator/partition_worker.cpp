@@ -123,7 +123,8 @@ PartitionOutcome process_partition(const PartitionTask& task, std::vector<double
       {.index = task.index, .path_hash = partition.path_hash}, task.accumulator);
   PartitionOutcome outcome;
   outcome.index = task.index;
-  CachedColumns* cache = task.cache;
+  CachedColumns* cache = task.cache != nullptr ? &task.cache->columns.at(task.index) : nullptr;
+  if (cache != nullptr && cache->is_refused) cache = nullptr;
   if (cache != nullptr && cache->is_filled()) {
     const std::int64_t block_rows =
         std::min(task.job->lake.block_rows, std::max<std::int64_t>(cache->rows, 1));
@@ -138,6 +139,11 @@ PartitionOutcome process_partition(const PartitionTask& task, std::vector<double
     const std::int64_t block_rows =
         std::min(task.job->lake.block_rows, std::max<std::int64_t>(reader.num_rows(), 1));
     const bool is_overlapped = num_threads > 1 && reader.num_rows() > block_rows;
+    if (cache != nullptr &&
+        !task.cache->reserve(reader.num_rows() * k * static_cast<std::int64_t>(sizeof(double)))) {
+      cache->is_refused = true;
+      cache = nullptr;
+    }
     if (cache != nullptr) {
       cache->values.resize(static_cast<std::size_t>(reader.num_rows() * k));
     } else {

@@ -38,7 +38,8 @@ struct PartitionTask {
   const job::JobSpec* job = nullptr;
   const model::Trainer* trainer = nullptr;
   model::AccumulatorOptions accumulator;
-  CachedColumns* cache = nullptr; ///< non-null: keep (or take) the columns here between passes
+  RankCache* cache = nullptr; ///< non-null: keep (or take) the columns in memory between passes
+  std::int64_t work = 0;      ///< the partition's weight in the progress
 };
 
 /// Reads the partition block by block (`buffer` is reused across calls) into the trainer's

@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <exception>
 #include <mutex>
@@ -27,6 +28,9 @@ struct Attempt {
   std::optional<PartitionOutcome> outcome;
   std::optional<LocalFailure> failure;
 };
+
+// A partition's weight in the progress: what Progress was given for it (see run_job).
+std::int64_t work_of(const PartitionTask& task) { return task.work; }
 
 bool is_finished(const Attempt& attempt) {
   return attempt.outcome && attempt.outcome->skipped_reason.empty();
@@ -73,22 +77,26 @@ std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm,
                                          int num_threads, Progress& progress, bool& is_stopped) {
   std::vector<std::size_t> largest_first(tasks.size());
   std::iota(largest_first.begin(), largest_first.end(), std::size_t{0});
-  std::stable_sort(largest_first.begin(), largest_first.end(), [&](std::size_t a, std::size_t b) {
-    return plan.rows[tasks[a].index] > plan.rows[tasks[b].index];
-  });
+  // Largest first: by rows once known, by file size in the first pass.
+  const auto size_of = [&](std::size_t position) {
+    const std::size_t index = tasks[position].index;
+    return plan.rows[index] > 0 ? plan.rows[index] : tasks[position].partition->file_bytes;
+  };
+  std::stable_sort(largest_first.begin(), largest_first.end(),
+                   [&](std::size_t a, std::size_t b) { return size_of(a) > size_of(b); });
   std::vector<Attempt> attempts(tasks.size());
   std::atomic<bool> is_halted{false}, stopped{false};
   std::atomic<std::int64_t> num_started{0};
   std::mutex pending_mutex;
-  std::vector<std::pair<std::int64_t, std::int64_t>> pending; // rows, bytes of finished ones
+  std::vector<std::array<std::int64_t, 3>> pending; // rows, bytes, work of finished ones
   std::exception_ptr unexpected;
   const auto report_pending = [&] {
-    std::vector<std::pair<std::int64_t, std::int64_t>> done;
+    std::vector<std::array<std::int64_t, 3>> done;
     {
       const std::lock_guard lock(pending_mutex);
       done.swap(pending);
     }
-    for (const auto& [rows, bytes] : done) progress.partition_done(rows, bytes);
+    for (const auto& [rows, bytes, work] : done) progress.partition_done(rows, bytes, work);
   };
 #pragma omp parallel num_threads(num_threads)
   {
@@ -110,7 +118,7 @@ std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm,
         if (attempt.failure) is_halted = true;
         if (is_finished(attempt)) {
           const std::lock_guard lock(pending_mutex);
-          pending.emplace_back(attempt.outcome->rows, attempt.outcome->bytes);
+          pending.push_back({attempt.outcome->rows, attempt.outcome->bytes, work_of(tasks[position])});
         }
       } catch (...) {
         const std::lock_guard lock(pending_mutex);
@@ -153,13 +161,18 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
       .num_threads = num_threads};
   const std::vector<std::size_t> mine = partitions_of(comm, plan, is_first_pass);
   std::vector<PartitionTask> tasks;
+  if (cache.is_enabled) {
+    for (std::size_t i : mine) cache.columns[i]; // every slot exists before threads look them up
+  }
   for (std::size_t i : mine) {
     tasks.push_back({.partition = &partitions[i],
                      .index = i,
                      .job = &job,
                      .trainer = &trainer,
                      .accumulator = accumulator,
-                     .cache = cache.is_enabled ? &cache.columns[i] : nullptr});
+                     .cache = cache.is_enabled ? &cache : nullptr,
+                     .work = plan.rows[i] > 0 && !is_first_pass ? plan.rows[i]
+                                                                : partitions[i].file_bytes});
   }
   const auto take = [&](Attempt& attempt) {
     if (attempt.failure) {
@@ -184,7 +197,9 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
           break;
         }
         Attempt attempt = attempt_partition(comm, task, buffer);
-        if (is_finished(attempt)) progress.partition_done(attempt.outcome->rows, attempt.outcome->bytes);
+        if (is_finished(attempt)) {
+          progress.partition_done(attempt.outcome->rows, attempt.outcome->bytes, work_of(task));
+        }
         take(attempt);
         if (failure) break;
         ++num_done;

@@ -14,14 +14,6 @@
 
 namespace sluice::coordinator {
 
-/// A rank's partitions kept in memory between passes (when they fit its budget).
-struct RankCache {
-  bool is_enabled = false;
-  std::int64_t budget_bytes = 0;
-  std::int64_t needed_bytes = 0;
-  std::map<std::size_t, CachedColumns> columns; ///< by partition index
-};
-
 struct PassWork {
   std::vector<PartitionOutcome> outcomes; ///< ascending partition index
   bool is_stopped = false;

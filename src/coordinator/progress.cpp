@@ -26,12 +26,12 @@ std::string human_rate(double per_second) {
 } // namespace
 
 Progress::Progress(const mpi::Communicator& comm, const std::vector<int>& owner,
-                   const std::vector<std::int64_t>& rows)
+                   const std::vector<std::int64_t>& work)
     : comm_(comm.dup()) {
   for (std::size_t i = 0; i < owner.size(); ++i) {
-    if (owner[i] < 0) continue; // skipped or resumed: no work this run
+    if (owner[i] < 0) continue; // skipped or resumed: no work this pass
     ++total_partitions_;
-    total_rows_ += rows[i];
+    total_work_ += work[i];
   }
   start_ = last_shown_ = comm_.wall_time();
   // Under mpirun rank 0's stderr is a pipe even when the user watches a terminal, so the mode
@@ -47,30 +47,31 @@ Progress::Progress(const mpi::Communicator& comm, const std::vector<int>& owner,
   if (is_terminal_) interval_s_ = 0.2;
 }
 
-void Progress::partition_done(std::int64_t rows, std::int64_t bytes) {
+void Progress::partition_done(std::int64_t rows, std::int64_t bytes, std::int64_t work) {
   if (!comm_.is_root()) {
-    std::array<std::int64_t, 2> message{rows, bytes};
-    SLUICE_MPI_CHECK(MPI_Send(message.data(), 2, MPI_INT64_T, 0, progress_tag, comm_.native()));
+    std::array<std::int64_t, 3> message{rows, bytes, work};
+    SLUICE_MPI_CHECK(MPI_Send(message.data(), 3, MPI_INT64_T, 0, progress_tag, comm_.native()));
     return;
   }
-  record(rows, bytes);
+  record(rows, bytes, work);
   drain(false);
 }
 
 void Progress::local_done() {
   if (!comm_.is_root()) {
-    std::array<std::int64_t, 2> message{done_marker, 0};
-    SLUICE_MPI_CHECK(MPI_Send(message.data(), 2, MPI_INT64_T, 0, progress_tag, comm_.native()));
+    std::array<std::int64_t, 3> message{done_marker, 0, 0};
+    SLUICE_MPI_CHECK(MPI_Send(message.data(), 3, MPI_INT64_T, 0, progress_tag, comm_.native()));
     return;
   }
   drain(true);
   show(true);
 }
 
-void Progress::record(std::int64_t rows, std::int64_t bytes) {
+void Progress::record(std::int64_t rows, std::int64_t bytes, std::int64_t work) {
   ++done_partitions_;
   done_rows_ += rows;
   done_bytes_ += bytes;
+  done_work_ += work;
 }
 
 void Progress::drain(bool is_blocking) {
@@ -90,13 +91,13 @@ void Progress::drain(bool is_blocking) {
       SLUICE_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, progress_tag, comm_.native(), &is_pending, &status));
       if (!is_pending) break;
     }
-    std::array<std::int64_t, 2> message{};
-    SLUICE_MPI_CHECK(MPI_Recv(message.data(), 2, MPI_INT64_T, status.MPI_SOURCE, progress_tag,
+    std::array<std::int64_t, 3> message{};
+    SLUICE_MPI_CHECK(MPI_Recv(message.data(), 3, MPI_INT64_T, status.MPI_SOURCE, progress_tag,
                               comm_.native(), MPI_STATUS_IGNORE));
     if (message[0] == done_marker) {
       ++ranks_done_;
     } else {
-      record(message[0], message[1]);
+      record(message[0], message[1], message[2]);
     }
   }
   show(false);
@@ -110,9 +111,9 @@ void Progress::show(bool is_final) {
   last_shown_ = now;
   const double elapsed = std::max(now - start_, 1e-9);
   const double rate = static_cast<double>(done_rows_) / elapsed;
-  const double remaining = rate > 0 ? static_cast<double>(total_rows_ - done_rows_) / rate : 0.0;
   const double fraction =
-      total_rows_ > 0 ? static_cast<double>(done_rows_) / static_cast<double>(total_rows_) : 1.0;
+      total_work_ > 0 ? static_cast<double>(done_work_) / static_cast<double>(total_work_) : 1.0;
+  const double remaining = fraction > 0 ? elapsed * (1.0 - fraction) / fraction : 0.0;
   std::string text = fmt::format("{}/{} partitions, {}rows/s, {:.1f} GB/s, ETA {:.0f}s",
                                  done_partitions_, total_partitions_, human_rate(rate),
                                  static_cast<double>(done_bytes_) / elapsed / 1e9, remaining);

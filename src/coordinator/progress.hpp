@@ -15,21 +15,24 @@ namespace sluice::coordinator {
 /// SLUICE_PROGRESS=bar|lines|off overrides the choice.
 class Progress {
 public:
+  /// `work` weighs each partition for the fraction done and the ETA: its rows when they are
+  /// known, its file size in the first pass (files are opened only when read).
   Progress(const mpi::Communicator& comm, const std::vector<int>& owner,
-           const std::vector<std::int64_t>& rows);
+           const std::vector<std::int64_t>& work);
 
-  void partition_done(std::int64_t rows, std::int64_t bytes);
+  void partition_done(std::int64_t rows, std::int64_t bytes, std::int64_t work);
   /// Collective in effect: rank 0 returns once every rank called local_done.
   void local_done();
 
 private:
   void drain(bool is_blocking);
-  void record(std::int64_t rows, std::int64_t bytes);
+  void record(std::int64_t rows, std::int64_t bytes, std::int64_t work);
   void show(bool is_final);
 
   mpi::Communicator comm_;
   std::int64_t total_partitions_ = 0;
-  std::int64_t total_rows_ = 0;
+  std::int64_t total_work_ = 0;
+  std::int64_t done_work_ = 0;
   std::int64_t done_partitions_ = 0;
   std::int64_t done_rows_ = 0;
   std::int64_t done_bytes_ = 0;

@@ -80,7 +80,6 @@ snapshot::Snapshot build_snapshot(const PublishInput& in) {
   s.threads_per_rank = in.threads;
   s.created_utc = utc_now();
   s.lake_root = job.lake.root.string();
-  s.skipped = in.plan.skipped;
   for (const auto& [index, outcome] : in.outcomes) {
     if (!outcome.skipped_reason.empty()) {
       s.skipped.push_back({in.partitions[index].relative_path, outcome.skipped_reason});

@@ -10,6 +10,7 @@
 #include "run_report.hpp"
 
 #include "sluice/model/model_kinds.hpp"
+#include "sluice/mpi/error.hpp"
 #include "sluice/schedule/collective.hpp"
 #include "sluice/schedule/tree_reduce.hpp"
 
@@ -42,23 +43,18 @@ std::unique_ptr<model::Trainer> make_trainer_everywhere(const mpi::Communicator&
   return trainer;
 }
 
-// Iterative kinds keep a rank's partitions in memory when the whole share fits the budget.
-RankCache plan_cache(const mpi::Communicator& comm, const job::JobSpec& job,
-                     const model::Trainer& trainer, const Plan& plan) {
-  RankCache cache;
+// Iterative kinds keep a rank's partitions in memory, as many as fit the budget.
+void plan_cache(const mpi::Communicator& comm, const job::JobSpec& job,
+                const model::Trainer& trainer, RankCache& cache) {
   MPI_Comm node = MPI_COMM_NULL;
-  MPI_Comm_split_type(comm.native(), MPI_COMM_TYPE_SHARED, comm.rank(), MPI_INFO_NULL, &node);
+  SLUICE_MPI_CHECK(MPI_Comm_split_type(comm.native(), MPI_COMM_TYPE_SHARED, comm.rank(),
+                                       MPI_INFO_NULL, &node));
   int ranks_on_node = 1;
   MPI_Comm_size(node, &ranks_on_node);
   MPI_Comm_free(&node);
   cache.budget_bytes = job.run.memory_budget > 0 ? job.run.memory_budget
                                                  : default_memory_budget(ranks_on_node);
-  const auto num_columns = static_cast<std::int64_t>(trainer.columns().size());
-  for (std::size_t i : partitions_of(comm, plan, false)) {
-    cache.needed_bytes += plan.rows[i] * num_columns * static_cast<std::int64_t>(sizeof(double));
-  }
-  cache.is_enabled = trainer.is_iterative() && cache.needed_bytes <= cache.budget_bytes;
-  return cache;
+  cache.is_enabled = trainer.is_iterative();
 }
 
 // Root: every outcome of the first pass (metadata only), by partition index, with resumed ones.
@@ -102,17 +98,6 @@ void check_nonfinite(const mpi::Communicator& comm, const job::JobSpec& job,
         columns[static_cast<std::size_t>(first->nonfinite.first_column)],
         first->nonfinite.first_row));
   });
-}
-
-// Partitions skipped while reading (bad-partition policy "skip") take no part in later passes.
-void drop_skipped(const mpi::Communicator& comm, const std::map<std::size_t, PartitionOutcome>& outcomes,
-                  Plan& plan) {
-  std::vector<std::int64_t> skipped;
-  for (const auto& [index, outcome] : outcomes) {
-    if (!outcome.skipped_reason.empty()) skipped.push_back(static_cast<std::int64_t>(index));
-  }
-  comm.broadcast(skipped);
-  for (std::int64_t index : skipped) plan.owner[static_cast<std::size_t>(index)] = -1;
 }
 
 // Saves the first pass's finished partials to the checkpoint, then stops every rank.
@@ -178,12 +163,13 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
 
   std::vector<lake::PartitionInfo> partitions = discover(comm, job);
   timer.end_stage("discover");
-  Plan plan = make_plan(comm, job, columns, partitions);
-  timer.end_stage("inspect_plan");
-  spdlog::info("{} partitions, {} rows, {} ranks x {} threads, load imbalance {:.3f}, model '{}'",
-               partitions.size(), std::reduce(plan.rows.begin(), plan.rows.end(), std::int64_t{0}),
-               comm.size(), threads, plan.imbalance, trainer->kind());
-  RankCache cache = plan_cache(comm, job, *trainer, plan);
+  Plan plan = make_plan(comm, job, partitions);
+  timer.end_stage("plan");
+  spdlog::info("{} partitions, {} ranks x {} threads, planned imbalance {:.3f} (by file size), "
+               "model '{}'",
+               partitions.size(), comm.size(), threads, plan.imbalance, trainer->kind());
+  RankCache cache;
+  plan_cache(comm, job, *trainer, cache);
 
   schedule::MpiTransport transport(comm);
   std::map<std::size_t, PartitionOutcome> outcomes; // root: the first pass's metadata
@@ -198,14 +184,18 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
     for (std::size_t i = 0; i < reading.size(); ++i) {
       if (is_first && plan.is_resumed[i]) reading[i] = -1;
     }
-    Progress progress(comm, reading, plan.rows);
+    std::vector<std::int64_t> weights = plan.rows;
+    if (is_first) {
+      for (std::size_t i = 0; i < weights.size(); ++i) weights[i] = partitions[i].file_bytes;
+    }
+    Progress progress(comm, reading, weights);
     PassWork work = run_pass(comm, job, *trainer, partitions, plan, is_first, options, threads,
                              cache, progress);
     timer.end_stage(is_first ? "read_fit" : fmt::format("pass_{}", pass));
     if (is_first) {
       outcomes = gather_outcomes(comm, work, plan);
       check_nonfinite(comm, job, columns, partitions, outcomes);
-      drop_skipped(comm, outcomes, plan);
+      complete_plan(comm, outcomes, plan);
       if (trainer->is_iterative()) {
         for (const PartitionOutcome& outcome : work.outcomes) {
           if (outcome.skipped_reason.empty()) first_partials[outcome.index] = outcome.partial;
@@ -256,16 +246,13 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
         throw schedule::AgreedError(error.what(), kind_of(error));
       }
     }
-    passes.push_back({pass_name, comm.wall_time() - pass_start, cache.is_enabled && !is_first});
+    passes.push_back({pass_name, comm.wall_time() - pass_start,
+                      !is_first && comm.all_of(cache.is_holding_all())});
   }
   timer.end_stage("solve");
   nlohmann::json rank_stages = timer.gather(comm);
-  const bool is_cached = cache.is_enabled;
   nlohmann::json rank_cache = nlohmann::json::array();
-  for (const std::string& text : comm.gather(nlohmann::json{{"cached", is_cached},
-                                                            {"needed_bytes", cache.needed_bytes},
-                                                            {"budget_bytes", cache.budget_bytes}}
-                                                 .dump())) {
+  for (const std::string& text : comm.gather(cache.describe().dump())) {
     rank_cache.push_back(nlohmann::json::parse(text));
   }
   cache.columns.clear();

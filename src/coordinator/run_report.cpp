@@ -75,8 +75,9 @@ Json make_run_report(const RunReportInput& in) {
                          {"rows", totals.rows},
                          {"bytes", totals.bytes},
                          {"busy_seconds", totals.seconds},
-                         {"data_in_memory", cache.value("cached", false)},
-                         {"memory_needed_bytes", cache.value("needed_bytes", std::int64_t{0})},
+                         {"data_in_memory", cache.value("in_memory", false)},
+                         {"memory_held_bytes", cache.value("held_bytes", std::int64_t{0})},
+                         {"memory_refused_bytes", cache.value("refused_bytes", std::int64_t{0})},
                          {"memory_budget_bytes", cache.value("budget_bytes", std::int64_t{0})},
                          {"stages", stages}});
   }

@@ -3,6 +3,8 @@
 
 #include "sluice/model/gram.hpp"
 
+#include "tiled_accumulator.hpp"
+
 #include <omp.h>
 
 #include <cmath>
@@ -11,31 +13,6 @@ namespace sluice::model {
 namespace {
 
 using ConstBlock = Eigen::Map<const Eigen::MatrixXd, 0, Eigen::OuterStride<>>;
-
-// Copies the rows of the tile whose used values are all finite into `kept`, recording the rest.
-Eigen::Index keep_finite_rows(const ConstBlock& tile, Eigen::MatrixXd& kept,
-                              NonFiniteReport& report, std::int64_t first_row) {
-  kept.resize(tile.rows(), tile.cols());
-  Eigen::Index num_kept = 0;
-  for (Eigen::Index i = 0; i < tile.rows(); ++i) {
-    Eigen::Index bad_in_row = 0;
-    for (Eigen::Index j = 0; j < tile.cols(); ++j) {
-      if (std::isfinite(tile(i, j))) continue;
-      if (report.first_row < 0) {
-        report.first_row = first_row + i;
-        report.first_column = j;
-      }
-      ++bad_in_row;
-    }
-    report.num_values += bad_in_row;
-    if (bad_in_row > 0) {
-      ++report.num_rows;
-    } else {
-      kept.row(num_kept++) = tile.row(i);
-    }
-  }
-  return num_kept;
-}
 
 using Rows = Eigen::Ref<const Eigen::MatrixXd, 0, Eigen::OuterStride<>>;
 
@@ -93,15 +70,14 @@ void accumulate_tile(const ConstBlock& tile, std::int64_t first_row, NonFinitePo
     finish_statistics(tile, sums, stats, scratch);
     return;
   }
-  Eigen::MatrixXd kept;
-  Eigen::Index num_kept = keep_finite_rows(tile, kept, report, first_row);
-  if (report.num_values > 0 && policy == NonFinitePolicy::error) {
+  FiniteScratch finite_scratch;
+  FiniteRows finite{tile, {}, first_row};
+  if (!select_finite_rows(tile, first_row, policy, report, finite_scratch, finite)) {
     stats.count = 0;
     return;
   }
-  auto kept_rows = kept.topRows(num_kept);
-  sums = gram_and_sums(kept_rows, stats.comoment);
-  finish_statistics(kept_rows, sums, stats, scratch);
+  sums = gram_and_sums(finite.rows, stats.comoment);
+  finish_statistics(finite.rows, sums, stats, scratch);
 }
 
 } // namespace

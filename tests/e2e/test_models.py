@@ -479,6 +479,8 @@ class BitwiseTest(ModelTestCase):
                 for ranks in (1, 2, 3, 4):
                     runs[f"{ranks} ranks"] = self.fit(kind, lake(), model, ranks=ranks)
                 runs["2 ranks x 2 threads"] = self.fit(kind, lake(), model, ranks=2, threads=2)
+                with h5py.File(runs["2 ranks x 2 threads"]["path"], "r") as f:
+                    self.assertEqual(int(f["lineage"].attrs["threads_per_rank"]), 2)
                 reference = model_bits(runs["1 ranks"]["path"])
                 self.assertGreater(len(reference), 0)
                 for label, snap in runs.items():

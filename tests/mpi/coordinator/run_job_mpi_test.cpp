@@ -104,3 +104,33 @@ TEST(RunJobMpiTest, run_with_more_ranks_than_partitions_and_threads_keeps_bits) 
               serial_fit(job).vector("coefficients"));
   }
 }
+
+// Every kind: the same bits at this rank count, with 1 and 2 threads per rank, as one process
+// fitting the partitions in memory (the k-means RNG, the folds and the merge tree must not
+// depend on who reads what).
+TEST(RunJobMpiTest, every_kind_has_the_bits_of_a_one_process_fit) {
+  auto comm = world();
+  TempDir dir(comm);
+  lake::SyntheticLakeOptions options{.root = dir / "lake", .num_partitions = 7,
+                                     .rows_per_partition = 2500, .num_features = 4, .seed = 21,
+                                     .skew = 1.0};
+  testing_support::write_lake(comm, options);
+  const std::string features = R"(features = ["x00", "x01", "x02", "x03"])";
+  const std::string lake_table = "[lake]\npath = \"lake\"\nblock_rows = 2048\n";
+  const std::string publish = "[publish]\nregistry = \"registry\"\nname = \"{}\"\n";
+  const std::vector<std::pair<std::string, std::string>> kinds = {
+      {"search", "kind = \"ridge\"\nlabel = \"y\"\nalpha = [0.01, 1.0, 100.0]\nfolds = 3\n"},
+      {"pca", "kind = \"pca\"\ncomponents = 2\n"},
+      {"kmeans", "kind = \"kmeans\"\nk = 3\nseed = 4\n"}};
+  for (const auto& [name, model] : kinds) {
+    const std::string text = lake_table + "[model]\n" + features + "\n" + model +
+                             fmt::format(fmt::runtime(publish), name);
+    job::JobSpec job = testing_support::make_job(dir.path(), text);
+    auto one_thread = coordinator::run_job(comm, job, {.threads = 1});
+    auto two_threads = coordinator::run_job(comm, job, {.threads = 2});
+    EXPECT_TRUE(parameters_of(one_thread).values() == parameters_of(two_threads).values()) << name;
+    if (comm.is_root()) {
+      EXPECT_TRUE(parameters_of(one_thread).values() == serial_fit(job).values()) << name;
+    }
+  }
+}

@@ -87,3 +87,29 @@ TEST(StopResumeMpiTest, damaged_checkpoint_is_ignored) {
     EXPECT_EQ(result.num_rows, 1500) << damage;
   }
 }
+
+// An iterative kind stopped in its first pass resumes from the checkpoint to the same centres.
+TEST(StopResumeMpiTest, stopped_kmeans_resumes_to_the_same_bits) {
+  auto comm = mpi::Communicator::borrow(MPI_COMM_WORLD);
+  TempDir dir(comm);
+  lake::SyntheticLakeOptions options{.root = dir / "lake", .num_partitions = 9,
+                                     .rows_per_partition = 1500, .num_features = 3, .seed = 6};
+  testing_support::write_lake(comm, options);
+  const std::string text =
+      "[lake]\npath = \"lake\"\nblock_rows = 2048\n[model]\nkind = \"kmeans\"\n"
+      "features = [\"x00\", \"x01\", \"x02\"]\nk = 4\n"
+      "[publish]\nregistry = \"registry\"\nname = \"m\"\n";
+  job::JobSpec job = testing_support::make_job(dir.path(), text);
+  job::JobSpec reference_job = testing_support::make_job(dir.path(), text);
+  reference_job.publish.registry = dir / "reference-registry";
+  auto reference = coordinator::run_job(comm, reference_job);
+  EXPECT_THROW(coordinator::run_job(comm, job, {.stop_after_partitions = 1}),
+               coordinator::StoppedError);
+  auto resumed = coordinator::run_job(comm, job);
+  EXPECT_EQ(resumed.num_resumed_partitions, std::min<std::int64_t>(comm.size(), 9));
+  sluice::model::ParameterMap resumed_parameters, reference_parameters;
+  resumed.model->save(resumed_parameters);
+  reference.model->save(reference_parameters);
+  EXPECT_EQ(resumed_parameters.matrix("centers"), reference_parameters.matrix("centers"));
+  EXPECT_EQ(resumed.num_passes, reference.num_passes);
+}

@@ -4,6 +4,7 @@
 #include "sluice/model/parameter_map.hpp"
 
 #include "in_process_engine.hpp"
+#include "model_test_support.hpp"
 
 #include "sluice/error.hpp"
 
@@ -17,13 +18,8 @@ using testing_support::fit_in_process;
 
 namespace {
 
-job::ModelSpec kmeans_spec(int num_features, nlohmann::json params, const std::string& label = "") {
-  job::ModelSpec spec;
-  spec.kind = "kmeans";
-  for (int j = 0; j < num_features; ++j) spec.features.push_back("x" + std::to_string(j));
-  spec.label = label;
-  spec.params = job::ModelParams(std::move(params), "job.toml");
-  return spec;
+job::ModelSpec kmeans_spec_of(int num_features, nlohmann::json params, const std::string& label = "") {
+  return testing_support::model_spec("kmeans", num_features, label, std::move(params));
 }
 
 // Rows scattered (σ = sigma) around `centers`, each row's blob drawn uniformly.
@@ -42,26 +38,6 @@ std::vector<Eigen::MatrixXd> blobs(const Eigen::MatrixXd& centers, double sigma,
     partitions.push_back(std::move(data));
   }
   return partitions;
-}
-
-Eigen::MatrixXd stack(const std::vector<Eigen::MatrixXd>& partitions) {
-  Eigen::Index rows = 0;
-  for (const auto& p : partitions) rows += p.rows();
-  Eigen::MatrixXd all(rows, partitions.front().cols());
-  Eigen::Index at = 0;
-  for (const auto& p : partitions) {
-    all.middleRows(at, p.rows()) = p;
-    at += p.rows();
-  }
-  return all;
-}
-
-double metric(const model::Trainer& trainer, const std::string& name) {
-  for (const auto& [key, value] : trainer.metrics()) {
-    if (key == name) return value;
-  }
-  ADD_FAILURE() << "no metric " << name;
-  return 0.0;
 }
 
 model::ParameterMap saved(const model::Trainer& trainer) {
@@ -115,15 +91,6 @@ DenseFit dense_lloyd(const Eigen::MatrixXd& x, Eigen::MatrixXd centers, double t
   return fit;
 }
 
-std::string config_error(const job::ModelSpec& spec) {
-  try {
-    model::make_trainer(spec);
-  } catch (const ConfigError& error) {
-    return error.what();
-  }
-  return "no error";
-}
-
 } // namespace
 
 TEST(KMeansTest, fit_recovers_well_separated_blobs) {
@@ -131,7 +98,7 @@ TEST(KMeansTest, fit_recovers_well_separated_blobs) {
   for (int c = 1; c < 5; ++c) truth(c, c - 1) = 10.0;
   const double sigma = 0.5;
   const auto partitions = blobs(truth, sigma, {7000, 1, 9000, 0, 3999}, 11);
-  auto trainer = model::make_trainer(kmeans_spec(4, {{"k", 5}, {"seed", 3}}));
+  auto trainer = model::make_trainer(kmeans_spec_of(4, {{"k", 5}, {"seed", 3}}));
   const int passes = fit_in_process(*trainer, partitions);
   ASSERT_TRUE(trainer->model() != nullptr);
   const model::ParameterMap parameters = saved(*trainer);
@@ -142,22 +109,22 @@ TEST(KMeansTest, fit_recovers_well_separated_blobs) {
     EXPECT_LT(error, 0.05) << "true centre " << c;
   }
   const double n = 20000;
-  EXPECT_NEAR(metric(*trainer, "inertia") / (n * 4 * sigma * sigma), 1.0, 0.03);
-  EXPECT_EQ(metric(*trainer, "num_rows"), n);
-  EXPECT_EQ(metric(*trainer, "converged"), 1.0);
+  EXPECT_NEAR(testing_support::metric_of(*trainer, "inertia") / (n * 4 * sigma * sigma), 1.0, 0.03);
+  EXPECT_EQ(testing_support::metric_of(*trainer, "num_rows"), n);
+  EXPECT_EQ(testing_support::metric_of(*trainer, "converged"), 1.0);
   EXPECT_EQ(parameters.vector("cluster_sizes", 5).sum(), n);
   // sample, 5 rounds, weights, the Lloyd passes, evaluate.
   const auto history = trainer->history();
   EXPECT_EQ(history.columns,
             (std::vector<std::string>{"iteration", "inertia", "shift", "seconds"}));
-  EXPECT_EQ(static_cast<double>(history.rows.size()), metric(*trainer, "iterations"));
+  EXPECT_EQ(static_cast<double>(history.rows.size()), testing_support::metric_of(*trainer, "iterations"));
   EXPECT_EQ(passes, 1 + 5 + 1 + static_cast<int>(history.rows.size()) + 1);
   EXPECT_EQ(parameters.integer("oversampling"), 10);
   EXPECT_EQ(trainer->model()->describe(), "k=5, seed=3");
 
   // Scoring and a load round trip: the nearest centre and its distance.
   auto loaded = model::load_fitted_model("kmeans", trainer->model()->features(), parameters);
-  const Eigen::MatrixXd x = stack(partitions).topRows(50);
+  const Eigen::MatrixXd x = testing_support::stack_partitions(partitions).topRows(50);
   Eigen::MatrixXd out(50, 2);
   loaded->score(x.data(), x.rows(), x.rows(), out.data(), out.rows());
   const Eigen::VectorXi labels = dense_labels(x, centers);
@@ -172,16 +139,16 @@ TEST(KMeansTest, lloyd_matches_dense_reference_from_stored_initial_centers) {
   truth << 0, 0, 0, 3, 0, 0, 0, 3, 0, 2, 2, 3;
   const auto partitions = blobs(truth, 1.2, {2500, 4100, 37, 6000}, 5);
   const double tol = 1e-6;
-  auto trainer = model::make_trainer(kmeans_spec(3, {{"k", 4}, {"tol", tol}, {"seed", 17}}));
+  auto trainer = model::make_trainer(kmeans_spec_of(3, {{"k", 4}, {"tol", tol}, {"seed", 17}}));
   fit_in_process(*trainer, partitions, {.block_rows = 4096});
   const model::ParameterMap parameters = saved(*trainer);
   const DenseFit reference =
-      dense_lloyd(stack(partitions), parameters.matrix("initial_centers", 4, 3), tol, 300);
+      dense_lloyd(testing_support::stack_partitions(partitions), parameters.matrix("initial_centers", 4, 3), tol, 300);
   EXPECT_GT(reference.iterations, 3);
-  EXPECT_EQ(metric(*trainer, "iterations"), reference.iterations);
-  EXPECT_EQ(metric(*trainer, "converged"), 1.0);
+  EXPECT_EQ(testing_support::metric_of(*trainer, "iterations"), reference.iterations);
+  EXPECT_EQ(testing_support::metric_of(*trainer, "converged"), 1.0);
   EXPECT_LT((parameters.matrix("centers") - reference.centers).cwiseAbs().maxCoeff(), 1e-9);
-  EXPECT_NEAR(metric(*trainer, "inertia"), reference.inertia, 1e-9 * reference.inertia);
+  EXPECT_NEAR(testing_support::metric_of(*trainer, "inertia"), reference.inertia, 1e-9 * reference.inertia);
 }
 
 TEST(KMeansTest, centers_keep_their_bits_across_threads_and_block_sizes) {
@@ -190,7 +157,7 @@ TEST(KMeansTest, centers_keep_their_bits_across_threads_and_block_sizes) {
   const auto partitions = blobs(truth, 1.5, {9000, 5000, 20000, 123}, 23);
   const auto fit = [&](testing_support::InProcessOptions options) {
     auto trainer =
-        model::make_trainer(kmeans_spec(3, {{"k", 6}, {"seed", 1}, {"oversampling", 7}}));
+        model::make_trainer(kmeans_spec_of(3, {{"k", 6}, {"seed", 1}, {"oversampling", 7}}));
     fit_in_process(*trainer, partitions, options);
     return saved(*trainer);
   };
@@ -205,14 +172,14 @@ TEST(KMeansTest, centers_keep_their_bits_across_threads_and_block_sizes) {
     EXPECT_EQ(other.vector("cluster_sizes"), one.vector("cluster_sizes"));
   }
   // Another seed chooses other candidates.
-  auto reseeded = model::make_trainer(kmeans_spec(3, {{"k", 6}, {"seed", 2}, {"oversampling", 7}}));
+  auto reseeded = model::make_trainer(kmeans_spec_of(3, {{"k", 6}, {"seed", 2}, {"oversampling", 7}}));
   fit_in_process(*reseeded, partitions);
   EXPECT_NE(saved(*reseeded).matrix("initial_centers"), one.matrix("initial_centers"));
 }
 
 TEST(KMeansTest, fit_with_fewer_rows_than_clusters_fails) {
   const auto partitions = blobs(Eigen::MatrixXd::Zero(1, 2), 1.0, {4, 0, 6}, 2);
-  auto trainer = model::make_trainer(kmeans_spec(2, {{"k", 11}}));
+  auto trainer = model::make_trainer(kmeans_spec_of(2, {{"k", 11}}));
   try {
     fit_in_process(*trainer, partitions);
     FAIL() << "no error";
@@ -234,9 +201,9 @@ TEST(KMeansTest, empty_clusters_from_duplicated_points_finish_deterministically)
     partitions.push_back(std::move(data));
   }
   const auto fit = [&] {
-    auto trainer = model::make_trainer(kmeans_spec(2, {{"k", 5}}));
+    auto trainer = model::make_trainer(kmeans_spec_of(2, {{"k", 5}}));
     fit_in_process(*trainer, partitions);
-    EXPECT_EQ(metric(*trainer, "converged"), 1.0);
+    EXPECT_EQ(testing_support::metric_of(*trainer, "converged"), 1.0);
     return saved(*trainer);
   };
   const model::ParameterMap first = fit();
@@ -253,23 +220,23 @@ TEST(KMeansTest, keys_are_validated_and_named) {
   const auto has = [](const std::string& message, const std::string& part) {
     return message.find(part) != std::string::npos;
   };
-  EXPECT_TRUE(has(config_error(kmeans_spec(2, nlohmann::json::object())), "'model.k' is missing"));
-  EXPECT_TRUE(has(config_error(kmeans_spec(2, {{"k", 0}})), "'model.k' must be 1..1000000, got 0"));
-  EXPECT_TRUE(has(config_error(kmeans_spec(2, {{"k", 1000001}})), "'model.k' must be 1..1000000"));
-  EXPECT_TRUE(has(config_error(kmeans_spec(2, {{"k", 2.5}})), "'model.k' must be an integer"));
-  EXPECT_TRUE(has(config_error(kmeans_spec(2, {{"k", 2}, {"tol", -1}})),
+  EXPECT_TRUE(has(testing_support::config_error_of(kmeans_spec_of(2, nlohmann::json::object())), "'model.k' is missing"));
+  EXPECT_TRUE(has(testing_support::config_error_of(kmeans_spec_of(2, {{"k", 0}})), "'model.k' must be 1..1000000, got 0"));
+  EXPECT_TRUE(has(testing_support::config_error_of(kmeans_spec_of(2, {{"k", 1000001}})), "'model.k' must be 1..1000000"));
+  EXPECT_TRUE(has(testing_support::config_error_of(kmeans_spec_of(2, {{"k", 2.5}})), "'model.k' must be an integer"));
+  EXPECT_TRUE(has(testing_support::config_error_of(kmeans_spec_of(2, {{"k", 2}, {"tol", -1}})),
                   "'model.tol' must be a finite number >= 0"));
-  EXPECT_TRUE(has(config_error(kmeans_spec(2, {{"k", 2}, {"max_iter", 0}})),
+  EXPECT_TRUE(has(testing_support::config_error_of(kmeans_spec_of(2, {{"k", 2}, {"max_iter", 0}})),
                   "'model.max_iter' must be an integer >= 1, got 0"));
-  EXPECT_TRUE(has(config_error(kmeans_spec(2, {{"k", 2}, {"seed", -1}})),
+  EXPECT_TRUE(has(testing_support::config_error_of(kmeans_spec_of(2, {{"k", 2}, {"seed", -1}})),
                   "'model.seed' must be an integer >= 0"));
   EXPECT_TRUE(
-      has(config_error(kmeans_spec(2, {{"k", 2}, {"init_rounds", 0}})), "'model.init_rounds'"));
+      has(testing_support::config_error_of(kmeans_spec_of(2, {{"k", 2}, {"init_rounds", 0}})), "'model.init_rounds'"));
   EXPECT_TRUE(
-      has(config_error(kmeans_spec(2, {{"k", 2}, {"oversampling", 0}})), "'model.oversampling'"));
-  EXPECT_TRUE(has(config_error(kmeans_spec(2, {{"k", 2}, {"n_clusters", 2}})),
+      has(testing_support::config_error_of(kmeans_spec_of(2, {{"k", 2}, {"oversampling", 0}})), "'model.oversampling'"));
+  EXPECT_TRUE(has(testing_support::config_error_of(kmeans_spec_of(2, {{"k", 2}, {"n_clusters", 2}})),
                   "unknown key 'model.n_clusters'"));
-  EXPECT_TRUE(has(config_error(kmeans_spec(2, {{"k", 2}}, "y")),
+  EXPECT_TRUE(has(testing_support::config_error_of(kmeans_spec_of(2, {{"k", 2}}, "y")),
                   "'model.label' is not used by kind = 'kmeans'"));
-  EXPECT_EQ(config_error(kmeans_spec(2, {{"k", 2}, {"tol", 0}, {"seed", 9}})), "no error");
+  EXPECT_EQ(testing_support::config_error_of(kmeans_spec_of(2, {{"k", 2}, {"tol", 0}, {"seed", 9}})), "no error");
 }

@@ -4,6 +4,7 @@
 #include "sluice/model/parameter_map.hpp"
 
 #include "in_process_engine.hpp"
+#include "model_test_support.hpp"
 
 #include "sluice/error.hpp"
 
@@ -41,12 +42,7 @@ private:
 
 job::ModelSpec spec_of(int num_features, nlohmann::json params = nlohmann::json::object(),
                        const std::string& label = "y") {
-  job::ModelSpec spec;
-  spec.kind = "logistic";
-  for (int j = 0; j < num_features; ++j) spec.features.push_back("x" + std::to_string(j));
-  spec.label = label;
-  spec.params = job::ModelParams(std::move(params), "job.toml");
-  return spec;
+  return testing_support::model_spec("logistic", num_features, label, std::move(params));
 }
 
 double sigmoid(double m) { return m >= 0 ? 1 / (1 + std::exp(-m)) : std::exp(m) / (1 + std::exp(m)); }
@@ -71,18 +67,6 @@ std::vector<Eigen::MatrixXd> logistic_partitions(const std::vector<double>& scal
     partitions.push_back(std::move(data));
   }
   return partitions;
-}
-
-Eigen::MatrixXd stack(const std::vector<Eigen::MatrixXd>& partitions) {
-  Eigen::Index rows = 0;
-  for (const auto& p : partitions) rows += p.rows();
-  Eigen::MatrixXd all(rows, partitions.front().cols());
-  Eigen::Index at = 0;
-  for (const auto& p : partitions) {
-    all.middleRows(at, p.rows()) = p;
-    at += p.rows();
-  }
-  return all;
 }
 
 // Independent reference: dense Newton on [X 1] (or X) to full convergence, with Jacobi-scaled QR
@@ -133,29 +117,13 @@ std::vector<double> scores_of(const model::FittedModel& fitted, const Eigen::Mat
   return out;
 }
 
-double metric(const model::Trainer& trainer, const std::string& name) {
-  for (const auto& [key, value] : trainer.metrics()) {
-    if (key == name) return value;
-  }
-  return std::nan("");
-}
-
-std::string config_error_of(const job::ModelSpec& spec) {
-  try {
-    model::make_trainer(spec);
-  } catch (const ConfigError& error) {
-    return error.what();
-  }
-  return "no error";
-}
-
 void expect_matches_dense(const std::vector<double>& scales, double C, double tol,
                           bool fit_intercept = true) {
   auto partitions = logistic_partitions(scales, uneven_rows, 5);
   auto trainer = model::make_trainer(spec_of(
       static_cast<int>(scales.size()), {{"C", C}, {"tol", tol}, {"fit_intercept", fit_intercept}}));
   fit_in_process(*trainer, partitions, {.block_rows = 4096});
-  const Eigen::MatrixXd all = stack(partitions);
+  const Eigen::MatrixXd all = testing_support::stack_partitions(partitions);
   const Eigen::VectorXd expected = dense_newton(all, C, fit_intercept);
   const model::ParameterMap parameters = saved(*trainer->model());
   const Eigen::VectorXd w = parameters.vector("coefficients", static_cast<Eigen::Index>(scales.size()));
@@ -164,7 +132,7 @@ void expect_matches_dense(const std::vector<double>& scales, double C, double to
   }
   const double b = expected(w.size());
   EXPECT_NEAR(parameters.scalar("intercept"), b, 1e-8 * std::abs(b)); // exactly 0 without one
-  EXPECT_EQ(metric(*trainer, "num_rows"), static_cast<double>(all.rows()));
+  EXPECT_EQ(testing_support::metric_of(*trainer, "num_rows"), static_cast<double>(all.rows()));
   // The metrics are the unpenalised fit at the final point; accuracy counts the model's classes.
   const Eigen::Index d = w.size();
   const std::vector<double> scores = scores_of(*trainer->model(), all.leftCols(d));
@@ -176,8 +144,8 @@ void expect_matches_dense(const std::vector<double>& scales, double C, double to
     correct += scores[static_cast<std::size_t>(all.rows() + i)] == all(i, d) ? 1.0 : 0.0;
   }
   const auto n = static_cast<double>(all.rows());
-  EXPECT_NEAR(metric(*trainer, "log_loss"), loss / n, 1e-12);
-  EXPECT_EQ(metric(*trainer, "accuracy"), correct / n);
+  EXPECT_NEAR(testing_support::metric_of(*trainer, "log_loss"), loss / n, 1e-12);
+  EXPECT_EQ(testing_support::metric_of(*trainer, "accuracy"), correct / n);
 }
 
 } // namespace
@@ -204,7 +172,7 @@ TEST(LogisticRegressionTest, fit_has_the_same_bits_for_any_thread_count) {
   const model::ParameterMap b = saved(*two->model());
   EXPECT_EQ(a.vector("coefficients"), b.vector("coefficients"));
   EXPECT_EQ(a.scalar("intercept"), b.scalar("intercept"));
-  const Eigen::MatrixXd x = stack(partitions).leftCols(3);
+  const Eigen::MatrixXd x = testing_support::stack_partitions(partitions).leftCols(3);
   EXPECT_EQ(scores_of(*one->model(), x), scores_of(*two->model(), x));
   EXPECT_EQ(one->metrics(), two->metrics());
   ASSERT_EQ(one->history().rows.size(), two->history().rows.size());
@@ -243,8 +211,8 @@ TEST(LogisticRegressionTest, fit_fails_without_convergence_unless_allowed) {
   }
   auto lenient = model::make_trainer(spec_of(2, {{"max_iter", 1}, {"allow_no_convergence", true}}));
   EXPECT_EQ(fit_in_process(*lenient, partitions), 3); // start, one Newton step, evaluation
-  EXPECT_EQ(metric(*lenient, "iterations"), 1.0);
-  EXPECT_TRUE(std::isfinite(metric(*lenient, "auc")));
+  EXPECT_EQ(testing_support::metric_of(*lenient, "iterations"), 1.0);
+  EXPECT_TRUE(std::isfinite(testing_support::metric_of(*lenient, "auc")));
   const model::History history = lenient->history();
   EXPECT_EQ(history.columns,
             (std::vector<std::string>{"iteration", "objective", "gradient_norm", "step", "seconds"}));
@@ -269,7 +237,7 @@ TEST(LogisticRegressionTest, auc_counts_every_pair_with_ties_as_half) {
   fit_in_process(*trainer, partitions);
   const model::ParameterMap parameters = saved(*trainer->model());
   const Eigen::VectorXd w = parameters.vector("coefficients");
-  const Eigen::MatrixXd all = stack(partitions);
+  const Eigen::MatrixXd all = testing_support::stack_partitions(partitions);
   std::vector<double> margin(static_cast<std::size_t>(all.rows()));
   for (Eigen::Index i = 0; i < all.rows(); ++i) {
     double m = parameters.scalar("intercept"); // the engine's order: b, then features in turn
@@ -286,20 +254,20 @@ TEST(LogisticRegressionTest, auc_counts_every_pair_with_ties_as_half) {
       num_pairs += 1.0;
     }
   }
-  EXPECT_DOUBLE_EQ(metric(*trainer, "auc"), pairs / num_pairs);
-  EXPECT_GT(metric(*trainer, "auc"), 0.5);
+  EXPECT_DOUBLE_EQ(testing_support::metric_of(*trainer, "auc"), pairs / num_pairs);
+  EXPECT_GT(testing_support::metric_of(*trainer, "auc"), 0.5);
 }
 
 TEST(LogisticRegressionTest, keys_are_validated_and_named) {
-  EXPECT_NE(config_error_of(spec_of(2, {{"C", 0}})).find("'model.C' must be a finite number > 0"), std::string::npos);
-  EXPECT_NE(config_error_of(spec_of(2, {{"C", -1.5}})).find("'model.C'"), std::string::npos);
-  EXPECT_NE(config_error_of(spec_of(2, {{"tol", 0}})).find("'model.tol' must be a finite number > 0"), std::string::npos);
-  EXPECT_NE(config_error_of(spec_of(2, {{"max_iter", 0}})).find("'model.max_iter' must be an integer >= 1"), std::string::npos);
-  EXPECT_NE(config_error_of(spec_of(2, {{"max_iter", 2.5}})).find("'model.max_iter' must be an integer"), std::string::npos);
-  EXPECT_NE(config_error_of(spec_of(2, {{"fit_intercept", 1}})).find("'model.fit_intercept' must be a boolean"), std::string::npos);
-  EXPECT_NE(config_error_of(spec_of(2, {{"alpha", 1}})).find("unknown key 'model.alpha'"), std::string::npos);
-  EXPECT_NE(config_error_of(spec_of(2, {}, "")).find("'model.label' is missing"), std::string::npos);
-  EXPECT_EQ(config_error_of(spec_of(2, {{"C", 2.0}, {"tol", 1e-6}, {"max_iter", 5}})), "no error");
+  EXPECT_NE(testing_support::config_error_of(spec_of(2, {{"C", 0}})).find("'model.C' must be a finite number > 0"), std::string::npos);
+  EXPECT_NE(testing_support::config_error_of(spec_of(2, {{"C", -1.5}})).find("'model.C'"), std::string::npos);
+  EXPECT_NE(testing_support::config_error_of(spec_of(2, {{"tol", 0}})).find("'model.tol' must be a finite number > 0"), std::string::npos);
+  EXPECT_NE(testing_support::config_error_of(spec_of(2, {{"max_iter", 0}})).find("'model.max_iter' must be an integer >= 1"), std::string::npos);
+  EXPECT_NE(testing_support::config_error_of(spec_of(2, {{"max_iter", 2.5}})).find("'model.max_iter' must be an integer"), std::string::npos);
+  EXPECT_NE(testing_support::config_error_of(spec_of(2, {{"fit_intercept", 1}})).find("'model.fit_intercept' must be a boolean"), std::string::npos);
+  EXPECT_NE(testing_support::config_error_of(spec_of(2, {{"alpha", 1}})).find("unknown key 'model.alpha'"), std::string::npos);
+  EXPECT_NE(testing_support::config_error_of(spec_of(2, {}, "")).find("'model.label' is missing"), std::string::npos);
+  EXPECT_EQ(testing_support::config_error_of(spec_of(2, {{"C", 2.0}, {"tol", 1e-6}, {"max_iter", 5}})), "no error");
 }
 
 TEST(LogisticRegressionTest, huge_margins_keep_the_loss_finite) {
@@ -321,7 +289,7 @@ TEST(LogisticRegressionTest, huge_margins_keep_the_loss_finite) {
   const Eigen::VectorXd w = parameters.vector("coefficients");
   const Eigen::VectorXd margins = (far.leftCols(2) * w).array() + parameters.scalar("intercept");
   EXPECT_GT(margins.cwiseAbs().maxCoeff(), 800.0);
-  const Eigen::VectorXd expected = dense_newton(stack(partitions), 100.0);
+  const Eigen::VectorXd expected = dense_newton(testing_support::stack_partitions(partitions), 100.0);
   EXPECT_NEAR(w(0), expected(0), 1e-8 * std::abs(expected(0)));
   for (double p : scores_of(*trainer->model(), far.leftCols(2))) EXPECT_TRUE(std::isfinite(p));
 
@@ -375,7 +343,7 @@ TEST(LogisticRegressionTest, line_search_halves_steps_that_do_not_decrease_the_o
   }
   EXPECT_GE(num_halved, 1);
   EXPECT_LE(history.rows.back()[2], 1e-13);
-  const Eigen::VectorXd expected = dense_newton(stack(partitions), 1e6);
+  const Eigen::VectorXd expected = dense_newton(testing_support::stack_partitions(partitions), 1e6);
   const Eigen::VectorXd w = saved(*trainer->model()).vector("coefficients");
   for (Eigen::Index j = 0; j < 5; ++j) EXPECT_NEAR(w(j), expected(j), 1e-8 * std::abs(expected(j))) << j;
 }

@@ -2,6 +2,7 @@
 #include "sluice/model/model_kinds.hpp"
 
 #include "in_process_engine.hpp"
+#include "model_test_support.hpp"
 
 #include "sluice/error.hpp"
 
@@ -14,16 +15,6 @@ using namespace sluice;
 using testing_support::fit_in_process;
 
 namespace {
-
-job::ModelSpec spec_of(const std::string& kind, int num_features, const std::string& label,
-                       nlohmann::json params = nlohmann::json::object()) {
-  job::ModelSpec spec;
-  spec.kind = kind;
-  for (int j = 0; j < num_features; ++j) spec.features.push_back("x" + std::to_string(j));
-  spec.label = label;
-  spec.params = job::ModelParams(std::move(params), "job.toml");
-  return spec;
-}
 
 std::vector<Eigen::MatrixXd> random_partitions(int num_columns, std::vector<int> rows, int seed) {
   std::mt19937_64 random(static_cast<std::uint64_t>(seed));
@@ -39,27 +30,6 @@ std::vector<Eigen::MatrixXd> random_partitions(int num_columns, std::vector<int>
   return partitions;
 }
 
-Eigen::MatrixXd stack(const std::vector<Eigen::MatrixXd>& partitions) {
-  Eigen::Index rows = 0;
-  for (const auto& p : partitions) rows += p.rows();
-  Eigen::MatrixXd all(rows, partitions.front().cols());
-  Eigen::Index at = 0;
-  for (const auto& p : partitions) {
-    all.middleRows(at, p.rows()) = p;
-    at += p.rows();
-  }
-  return all;
-}
-
-std::string error_of(const job::ModelSpec& spec) {
-  try {
-    model::make_trainer(spec);
-  } catch (const ConfigError& error) {
-    return error.what();
-  }
-  return "no error";
-}
-
 std::vector<double> scores_of(const model::FittedModel& fitted, const Eigen::MatrixXd& x) {
   std::vector<double> out(static_cast<std::size_t>(x.rows() * fitted.outputs().size()));
   fitted.score(x.data(), x.rows(), x.rows(), out.data(), x.rows());
@@ -71,9 +41,9 @@ std::vector<double> scores_of(const model::FittedModel& fitted, const Eigen::Mat
 TEST(ModelKindsTest, ridge_plugin_matches_dense_solve_and_threads_keep_bits) {
   auto partitions = random_partitions(5, {3000, 17, 9000, 1}, 3);
   for (auto& p : partitions) p.col(4) = p.leftCols(4) * Eigen::Vector4d(1, -2, 0.5, 3) + p.col(4) * 0.01;
-  auto trainer = model::make_trainer(spec_of("ridge", 4, "y", {{"alpha", 0.5}}));
+  auto trainer = model::make_trainer(testing_support::model_spec("ridge", 4, "y", {{"alpha", 0.5}}));
   EXPECT_EQ(fit_in_process(*trainer, partitions, {.block_rows = 4096}), 1);
-  Eigen::MatrixXd all = stack(partitions);
+  Eigen::MatrixXd all = testing_support::stack_partitions(partitions);
   Eigen::MatrixXd x = all.leftCols(4);
   Eigen::VectorXd y = all.col(4);
   Eigen::RowVectorXd mean = x.colwise().mean();
@@ -86,16 +56,16 @@ TEST(ModelKindsTest, ridge_plugin_matches_dense_solve_and_threads_keep_bits) {
     const double expected = y.mean() + (x.row(i) - mean).dot(w);
     EXPECT_NEAR(predicted[static_cast<std::size_t>(i)], expected, 1e-10 * std::abs(expected));
   }
-  auto threaded = model::make_trainer(spec_of("ridge", 4, "y", {{"alpha", 0.5}}));
+  auto threaded = model::make_trainer(testing_support::model_spec("ridge", 4, "y", {{"alpha", 0.5}}));
   fit_in_process(*threaded, partitions, {.block_rows = 4096, .num_threads = 2});
   EXPECT_EQ(scores_of(*threaded->model(), x), scores_of(*fitted, x));
 }
 
 TEST(ModelKindsTest, pca_matches_dense_svd_with_fixed_signs) {
   auto partitions = random_partitions(6, {5000, 2500, 123}, 9);
-  auto trainer = model::make_trainer(spec_of("pca", 6, "", {{"components", 3}}));
+  auto trainer = model::make_trainer(testing_support::model_spec("pca", 6, "", {{"components", 3}}));
   fit_in_process(*trainer, partitions);
-  Eigen::MatrixXd all = stack(partitions);
+  Eigen::MatrixXd all = testing_support::stack_partitions(partitions);
   Eigen::MatrixXd centred = all.rowwise() - all.colwise().mean();
   Eigen::JacobiSVD<Eigen::MatrixXd> svd(centred, Eigen::ComputeThinV);
   const double n = static_cast<double>(all.rows());
@@ -115,12 +85,12 @@ TEST(ModelKindsTest, pca_matches_dense_svd_with_fixed_signs) {
 }
 
 TEST(ModelKindsTest, keys_are_validated_by_their_kind) {
-  EXPECT_NE(error_of(spec_of("forest", 2, "y")).find("'model.kind' must be one of 'ridge'"), std::string::npos);
-  EXPECT_NE(error_of(spec_of("ridge", 2, "y", {{"alpah", 1}})).find("unknown key 'model.alpah'"), std::string::npos);
-  EXPECT_NE(error_of(spec_of("ridge", 2, "")).find("'model.label' is missing"), std::string::npos);
-  EXPECT_NE(error_of(spec_of("ols", 2, "y", {{"alpha", 1}})).find("'model.alpha' must be 0"), std::string::npos);
-  EXPECT_NE(error_of(spec_of("ridge", 2, "y", {{"alpha", -1}})).find("'model.alpha' must be a finite number >= 0"), std::string::npos);
-  EXPECT_NE(error_of(spec_of("pca", 2, "", {{"components", 3}})).find("'model.components' must be 1..2"), std::string::npos);
-  EXPECT_NE(error_of(spec_of("pca", 2, "", {{"components", 0}})).find("'model.components' must be 1..2"), std::string::npos);
-  EXPECT_NE(error_of(spec_of("pca", 2, "y")).find("'model.label' is not used"), std::string::npos);
+  EXPECT_NE(testing_support::config_error_of(testing_support::model_spec("forest", 2, "y")).find("'model.kind' must be one of 'ridge'"), std::string::npos);
+  EXPECT_NE(testing_support::config_error_of(testing_support::model_spec("ridge", 2, "y", {{"alpah", 1}})).find("unknown key 'model.alpah'"), std::string::npos);
+  EXPECT_NE(testing_support::config_error_of(testing_support::model_spec("ridge", 2, "")).find("'model.label' is missing"), std::string::npos);
+  EXPECT_NE(testing_support::config_error_of(testing_support::model_spec("ols", 2, "y", {{"alpha", 1}})).find("'model.alpha' must be 0"), std::string::npos);
+  EXPECT_NE(testing_support::config_error_of(testing_support::model_spec("ridge", 2, "y", {{"alpha", -1}})).find("'model.alpha' must be a finite number >= 0"), std::string::npos);
+  EXPECT_NE(testing_support::config_error_of(testing_support::model_spec("pca", 2, "", {{"components", 3}})).find("'model.components' must be 1..2"), std::string::npos);
+  EXPECT_NE(testing_support::config_error_of(testing_support::model_spec("pca", 2, "", {{"components", 0}})).find("'model.components' must be 1..2"), std::string::npos);
+  EXPECT_NE(testing_support::config_error_of(testing_support::model_spec("pca", 2, "y")).find("'model.label' is not used"), std::string::npos);
 }

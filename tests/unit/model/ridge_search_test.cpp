@@ -1,7 +1,8 @@
 // The ridge alpha search: CV table against dense per-fold solves, refit bits, threads, keys.
-#include "../../../src/model/ridge_search.hpp"
+#include "model/ridge_search.hpp"
 
 #include "in_process_engine.hpp"
+#include "model_test_support.hpp"
 
 #include "sluice/error.hpp"
 #include "sluice/model/model_kinds.hpp"
@@ -21,12 +22,7 @@ namespace {
 constexpr int num_features = 4;
 
 job::ModelSpec spec_of(nlohmann::json params, const std::string& label = "y") {
-  job::ModelSpec spec;
-  spec.kind = "ridge";
-  for (int j = 0; j < num_features; ++j) spec.features.push_back("x" + std::to_string(j));
-  spec.label = label;
-  spec.params = job::ModelParams(std::move(params), "job.toml");
-  return spec;
+  return testing_support::model_spec("ridge", num_features, label, std::move(params));
 }
 
 // Uneven partitions of [x0..x3, y] with y = x·w + 3 + noise.
@@ -69,13 +65,6 @@ Recorder saved(const model::Trainer& trainer) {
   Recorder recorder;
   trainer.model()->save(recorder);
   return recorder;
-}
-
-double metric(const model::Trainer& trainer, const std::string& name) {
-  for (const auto& [key, value] : trainer.metrics()) {
-    if (key == name) return value;
-  }
-  return -1;
 }
 
 // Rows of every fold, with the hash fit_in_process's partition keys give.
@@ -163,11 +152,11 @@ TEST(RidgeSearchTest, fit_validation_table_matches_dense_per_fold_solves) {
       EXPECT_NEAR(recorder.values.at("search_mean_mse")[a], mean[a], 1e-14 * mean[a]);
     }
     const auto best = std::min_element(mean.begin(), mean.end()) - mean.begin();
-    EXPECT_EQ(metric(*trainer, "alpha"), alphas[static_cast<std::size_t>(best)]);
+    EXPECT_EQ(testing_support::metric_of(*trainer, "alpha"), alphas[static_cast<std::size_t>(best)]);
     EXPECT_EQ(recorder.values.at("alpha"), std::vector<double>{alphas[static_cast<std::size_t>(best)]});
     EXPECT_EQ(recorder.texts.at("search_fold_by"), c.fold_by);
     EXPECT_EQ(recorder.values.at("search_folds"), std::vector<double>{double(c.folds)});
-    EXPECT_EQ(metric(*trainer, "num_rows"), 12158.0 - 3);
+    EXPECT_EQ(testing_support::metric_of(*trainer, "num_rows"), 12158.0 - 3);
   }
 }
 
@@ -175,7 +164,7 @@ TEST(RidgeSearchTest, fit_refit_has_the_bits_of_plain_ridge_with_the_chosen_alph
   const auto partitions = make_partitions();
   auto search = model::make_trainer(spec_of({{"alpha", {1000, 30, 1, 0.1}}, {"folds", 4}}));
   fit_in_process(*search, partitions, {.block_rows = 1500});
-  const double chosen = metric(*search, "alpha");
+  const double chosen = testing_support::metric_of(*search, "alpha");
   EXPECT_NE(chosen, 1000.0);
   auto plain = model::make_trainer(spec_of({{"alpha", chosen}}));
   fit_in_process(*plain, partitions, {.block_rows = 1500});
@@ -184,8 +173,8 @@ TEST(RidgeSearchTest, fit_refit_has_the_bits_of_plain_ridge_with_the_chosen_alph
   EXPECT_EQ(search->model()->kind(), "ridge");
   EXPECT_EQ(a.values.at("coefficients"), b.values.at("coefficients"));
   EXPECT_EQ(a.values.at("intercept"), b.values.at("intercept"));
-  EXPECT_EQ(metric(*search, "rmse"), metric(*plain, "rmse"));
-  EXPECT_EQ(metric(*search, "r2"), metric(*plain, "r2"));
+  EXPECT_EQ(testing_support::metric_of(*search, "rmse"), testing_support::metric_of(*plain, "rmse"));
+  EXPECT_EQ(testing_support::metric_of(*search, "r2"), testing_support::metric_of(*plain, "r2"));
   EXPECT_EQ(search->statistics()->comoment, plain->statistics()->comoment);
   EXPECT_EQ(search->model()->describe().rfind(plain->model()->describe(), 0), 0u);
 }
@@ -206,7 +195,7 @@ TEST(RidgeSearchTest, fit_singular_alpha_is_left_out_and_empty_fold_is_a_data_er
   for (auto& p : partitions) p.col(1) = p.col(0); // alpha = 0 is singular on every fold
   auto trainer = model::make_trainer(spec_of({{"alpha", {0, 1}}, {"folds", 3}}));
   fit_in_process(*trainer, partitions);
-  EXPECT_EQ(metric(*trainer, "alpha"), 1.0);
+  EXPECT_EQ(testing_support::metric_of(*trainer, "alpha"), 1.0);
   const Recorder recorder = saved(*trainer);
   EXPECT_EQ(recorder.values.at("search_mean_mse")[0], -1.0);
   EXPECT_EQ(recorder.values.at("search_validation_mse")[0], -1.0);

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <cfloat>
 #include <cmath>
 #include <limits>
@@ -47,32 +48,59 @@ struct Nearest {
   std::vector<double> scratch;
 };
 
-// Rows innermost: the loop vectorises across rows while each row's sum runs over the features in
-// index order, so its bits depend on neither address nor alignment (a GEMM would block and
-// reorder the sums). Strict < sends ties to the lowest centre index.
+// Each row's squared distance is summed over the features in index order, so its bits depend on
+// neither address nor alignment (a GEMM would block and reorder the sums). Rows go in groups of
+// `lanes` held in registers while every centre and feature streams past them: the group's
+// values stay in L1 and are reused by all centres. Strict < sends ties to the lowest centre.
 void find_nearest(const ConstTile& x, const Eigen::MatrixXd& centers, Nearest& out) {
+  constexpr std::size_t lanes = 8;
   const auto n = static_cast<std::size_t>(x.rows());
+  const Eigen::Index d = x.cols();
+  const Eigen::Index k = centers.rows();
   out.distance.assign(n, std::numeric_limits<double>::infinity());
   out.label.assign(n, 0);
-  out.scratch.resize(n);
-  double* sum = out.scratch.data();
-  for (Eigen::Index c = 0; c < centers.rows(); ++c) {
-    std::fill(sum, sum + n, 0.0);
-    for (Eigen::Index j = 0; j < x.cols(); ++j) {
-      const double* column = x.data() + j * x.outerStride();
-      const double center = centers(c, j);
-      for (std::size_t i = 0; i < n; ++i) {
-        const double diff = column[i] - center;
-        sum[i] += diff * diff;
-      }
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-      if (sum[i] < out.distance[i]) {
-        out.distance[i] = sum[i];
-        out.label[i] = c;
-      }
-    }
+  // Centres row-major, so the inner loops read them contiguously.
+  out.scratch.resize(static_cast<std::size_t>(k * d));
+  for (Eigen::Index c = 0; c < k; ++c) {
+    for (Eigen::Index j = 0; j < d; ++j) out.scratch[static_cast<std::size_t>(c * d + j)] = centers(c, j);
   }
+  const double* center_values = out.scratch.data();
+  const auto ld = static_cast<std::size_t>(x.outerStride());
+  const auto nearest_of = [&](std::size_t first, auto width) {
+    constexpr std::size_t w = decltype(width)::value;
+    double best[w];
+    Eigen::Index best_label[w];
+    for (std::size_t l = 0; l < w; ++l) {
+      best[l] = std::numeric_limits<double>::infinity();
+      best_label[l] = 0;
+    }
+    for (Eigen::Index c = 0; c < k; ++c) {
+      double sum[w] = {};
+      const double* center = center_values + c * d;
+      for (Eigen::Index j = 0; j < d; ++j) {
+        const double* __restrict column = x.data() + static_cast<std::size_t>(j) * ld + first;
+        const double value = center[j];
+#pragma omp simd
+        for (std::size_t l = 0; l < w; ++l) {
+          const double diff = column[l] - value;
+          sum[l] += diff * diff;
+        }
+      }
+      for (std::size_t l = 0; l < w; ++l) {
+        if (sum[l] < best[l]) {
+          best[l] = sum[l];
+          best_label[l] = c;
+        }
+      }
+    }
+    for (std::size_t l = 0; l < w; ++l) {
+      out.distance[first + l] = best[l];
+      out.label[first + l] = best_label[l];
+    }
+  };
+  std::size_t first = 0;
+  for (; first + lanes <= n; first += lanes) nearest_of(first, std::integral_constant<std::size_t, lanes>{});
+  for (; first < n; ++first) nearest_of(first, std::integral_constant<std::size_t, 1>{});
 }
 
 double squared_shift(const Eigen::MatrixXd& next, const Eigen::MatrixXd& old) {

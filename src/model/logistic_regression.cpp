@@ -363,6 +363,17 @@ bool LogisticRegressionTrainer::update_newton(const Partial& merged) {
   const double n = merged[0];
   const double C = options_.C;
   const Eigen::VectorXd w = point_.head(d);
+  if (!has_base_) {
+    // At the start (w = 0, b = 0) every p is exactly ½, so the intercept's gradient Σ(½ − y) is
+    // exact and tells how many rows are positive. One class alone has no finite optimum.
+    const double num_positive = 0.5 * n - merged[3 + static_cast<std::size_t>(d)];
+    if (num_positive == 0.0 || num_positive == n) {
+      throw DataError(fmt::format(
+          "label column '{}' holds only {}s in the {} usable rows: logistic regression needs rows "
+          "of both classes",
+          columns_.back(), num_positive == 0.0 ? 0 : 1, n));
+    }
+  }
 
   // The full objective loss + ‖w‖²/(2C): scikit-learn's divided by C.
   const double objective = merged[1] + w.squaredNorm() / (2.0 * C);

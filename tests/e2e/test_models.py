@@ -240,9 +240,11 @@ class LogisticTest(ModelTestCase):
         self.assertEqual(metrics["num_rows"], len(y))
         self.assertEqual(snap["partitions"], PATHS)
         self.assertEqual(snap["partition_rows"], SIZES)
-        # One history row per objective evaluation, the last at the published point.
+        # One history row per objective evaluation (line-search halvings included), the last at
+        # the published point after the last Newton step.
         history = snap["history"]
         self.assertGreaterEqual(len(history["objective"]), metrics["iterations"] + 1)
+        self.assertEqual(history["iteration"][-1], metrics["iterations"])
         assert_rel(self, history["objective"][-1], logistic_objective(X, y, w, b, C), 1e-10,
                    f"{name}: last history objective")
         return snap
@@ -268,10 +270,15 @@ class LogisticTest(ModelTestCase):
                                                    "label": "y", "max_iter": 1,
                                                    "allow_no_convergence": True})
         self.assertEqual(snap["metrics"]["iterations"], 1)
-        # One Newton step from w = 0, b = 0: a finite point, not the optimum.
+        # The published point is one full Newton step from w = 0, b = 0 (p = 1/2 everywhere):
+        # gradient [Xᵀ(1/2 - y); Σ(1/2 - y)], Hessian [X 1]ᵀ[X 1]/4 + I/C on the coefficients.
+        X1 = np.column_stack([Lakes.z, np.ones(len(Lakes.y))])
+        hessian = X1.T @ X1 / 4 + np.diag([1.0] * 6 + [0.0])
+        step = -np.linalg.solve(hessian, X1.T @ (0.5 - Lakes.y))
+        assert_rel(self, np.append(snap["coefficients"], snap["intercept"]), step, 1e-10,
+                   "max_iter = 1: one Newton step from zero")
         w_ref, _ = logistic_reference(Lakes.z, Lakes.y, 1.0)
-        self.assertTrue(np.all(np.isfinite(snap["coefficients"])))
-        self.assertGreater(max_rel(snap["coefficients"], w_ref), 1e-3)
+        self.assertGreater(max_rel(snap["coefficients"], w_ref), 1e-3, "one step is not the optimum")
 
 
 # ---------------------------------------------------------------- k-means
@@ -479,8 +486,11 @@ class BitwiseTest(ModelTestCase):
                 for ranks in (1, 2, 3, 4):
                     runs[f"{ranks} ranks"] = self.fit(kind, lake(), model, ranks=ranks)
                 runs["2 ranks x 2 threads"] = self.fit(kind, lake(), model, ranks=2, threads=2)
-                with h5py.File(runs["2 ranks x 2 threads"]["path"], "r") as f:
-                    self.assertEqual(int(f["lineage"].attrs["threads_per_rank"]), 2)
+                # 4 ranks x 2 threads: a rank with fewer partitions than threads shares blocks.
+                runs["4 ranks x 2 threads"] = self.fit(kind, lake(), model, ranks=4, threads=2)
+                for label in ("2 ranks x 2 threads", "4 ranks x 2 threads"):
+                    with h5py.File(runs[label]["path"], "r") as f:
+                        self.assertEqual(int(f["lineage"].attrs["threads_per_rank"]), 2, label)
                 reference = model_bits(runs["1 ranks"]["path"])
                 self.assertGreater(len(reference), 0)
                 for label, snap in runs.items():
@@ -491,7 +501,7 @@ class BitwiseTest(ModelTestCase):
                                                     f"{differing}")
                     # The metrics are computed from the same merged partials: the same values too.
                     self.assertEqual(snap["metrics"], runs["1 ranks"]["metrics"], f"{kind}, {label}")
-                print(f"  measured: {kind}: {len(reference)} /model values bit-identical over 5 runs",
+                print(f"  measured: {kind}: {len(reference)} /model values bit-identical over {len(runs)} runs",
                       file=sys.stderr)
 
 

@@ -9,6 +9,7 @@
 #include "sluice/error.hpp"
 
 #include <Eigen/Dense>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -194,6 +195,22 @@ TEST(LogisticRegressionTest, fit_refuses_a_label_other_than_0_or_1) {
       ADD_FAILURE() << "no error";
     } catch (const DataError& error) {
       EXPECT_STREQ(error.what(), "label column 'y' holds 2.5 at row 17; kind 'logistic' needs 0 or 1");
+    }
+  }
+}
+
+TEST(LogisticRegressionTest, fit_refuses_a_label_of_one_class) {
+  auto partitions = logistic_partitions({1, 1}, uneven_rows, 3);
+  for (double only : {0.0, 1.0}) {
+    for (auto& partition : partitions) partition.col(2).setConstant(only);
+    auto trainer = model::make_trainer(spec_of(2));
+    try {
+      fit_in_process(*trainer, partitions);
+      ADD_FAILURE() << "no error for a label of only " << only;
+    } catch (const DataError& error) {
+      EXPECT_STREQ(error.what(), fmt::format("label column 'y' holds only {}s in the 8018 usable "
+                                             "rows: logistic regression needs rows of both classes",
+                                             only).c_str());
     }
   }
 }

@@ -6,4 +6,4 @@ bash cluster/setup.sh
 bash cluster/build.sh -DBUILD_TESTING=ON
 cd build
 # Each MPI test oversubscribes up to 4 ranks on 2 cores; Slurm tests run alone (RUN_SERIAL).
-GTEST_COLOR=no ctest --output-on-failure --timeout 600 -j "$(nproc)" "$@"
+GTEST_COLOR=no ctest --output-on-failure --timeout 600 -j "$(nproc --all)" "$@"

@@ -91,7 +91,7 @@ node_usable() {
 
 write_conf() {
   local cpus mem_kb mem_mb margin real_mem
-  cpus=$(nproc)
+  cpus=$(nproc --all)
   mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
   mem_mb=$((mem_kb / 1024))
   margin=${SLUICE_SLURM_MEM_MARGIN_MB:-$((mem_mb / 10 > 1024 ? mem_mb / 10 : 1024))}
@@ -224,7 +224,7 @@ do_start() {
     fi
     sleep 0.2
   done
-  log "up: node localhost $(node_state), $(nproc) CPUs, config $conf"
+  log "up: node localhost $(node_state), $(nproc --all) CPUs, config $conf"
   echo "export SLURM_CONF=$conf"
 }
 

@@ -13,6 +13,7 @@
 #include "sluice/mpi/error.hpp"
 #include "sluice/schedule/collective.hpp"
 #include "sluice/schedule/tree_reduce.hpp"
+#include "sluice/snapshot/registry.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -92,8 +93,8 @@ void check_nonfinite(const mpi::Communicator& comm, const job::JobSpec& job,
     }
     if (first == nullptr) return;
     throw DataError(fmt::format(
-        "found {} NaN/Inf values in the job's columns; the first in partition {}, column '{}', "
-        "row {} (set lake.on_nonfinite = \"drop_rows\" to drop such rows)",
+        "found {} NaN/Inf values (or beyond ±1e100) in the job's columns; the first in partition "
+        "{}, column '{}', row {} (set lake.on_nonfinite = \"drop_rows\" to drop such rows)",
         total, partitions[first->index].path.string(),
         columns[static_cast<std::size_t>(first->nonfinite.first_column)],
         first->nonfinite.first_row));
@@ -160,6 +161,12 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
   const int threads = threads_per_rank(job, options);
   std::unique_ptr<model::Trainer> trainer = make_trainer_everywhere(comm, job);
   const std::vector<std::string> columns = trainer->columns();
+  if (options.is_publishing) {
+    // A registry that cannot take the snapshot is found now, not after the whole fit.
+    on_root(comm, [&] {
+      snapshot::SnapshotRegistry(job.publish.registry).check_publishable(job.publish.name);
+    });
+  }
 
   std::vector<lake::PartitionInfo> partitions = discover(comm, job);
   timer.end_stage("discover");

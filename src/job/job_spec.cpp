@@ -133,7 +133,9 @@ void read_lake(TableReader& root, JobSpec& job, const std::filesystem::path& bas
   if (job.lake.glob.empty()) lake.fail("glob", "must not be empty");
   job.lake.group = lake.string("group").value_or(job.lake.group);
   job.lake.block_rows = lake.integer("block_rows").value_or(job.lake.block_rows);
-  if (job.lake.block_rows <= 0) lake.fail("block_rows", "must be positive");
+  if (job.lake.block_rows <= 0 || job.lake.block_rows > max_block_rows) {
+    lake.fail("block_rows", fmt::format("must be 1..{}", max_block_rows));
+  }
   job.lake.on_bad_partition =
       choose(lake, "on_bad_partition", BadPartitionPolicy::error,
              {{"error", BadPartitionPolicy::error}, {"skip", BadPartitionPolicy::skip}});
@@ -219,6 +221,10 @@ void read_publish(TableReader& root, JobSpec& job, const std::filesystem::path& 
     }
   }
   if (name->front() == '.') publish.fail("name", "must not start with '.'");
+  if (name->size() > max_model_name_bytes) {
+    publish.fail("name", fmt::format("is {} bytes long, at most {} are allowed", name->size(),
+                                     max_model_name_bytes));
+  }
   job.publish.name = *name;
   publish.refuse_unknown_keys();
 }

@@ -25,15 +25,16 @@ void add_report(NonFiniteReport& into, const NonFiniteReport& tile) {
 
 namespace {
 
-// x·0 is 0 for every finite x and NaN for NaN and ±Inf: one vectorised multiply-add per value,
-// and no overflow (a plain sum of huge finite values could reach Inf).
-bool is_all_finite(const ConstTile& tile) {
+bool is_usable(double value) { return std::abs(value) <= max_abs_value; } // false for NaN
+
+// One vectorised comparison per value; NaN compares false, so it counts as out of range.
+bool is_all_usable(const ConstTile& tile) {
   for (Eigen::Index j = 0; j < tile.cols(); ++j) {
     const double* column = tile.data() + j * tile.outerStride();
-    double probe = 0.0;
-#pragma omp simd reduction(+ : probe)
-    for (Eigen::Index i = 0; i < tile.rows(); ++i) probe += column[i] * 0.0;
-    if (probe != 0.0) return false;
+    int num_bad = 0;
+#pragma omp simd reduction(+ : num_bad)
+    for (Eigen::Index i = 0; i < tile.rows(); ++i) num_bad += is_usable(column[i]) ? 0 : 1;
+    if (num_bad > 0) return false;
   }
   return true;
 }
@@ -42,14 +43,14 @@ bool is_all_finite(const ConstTile& tile) {
 
 bool select_finite_rows(const ConstTile& tile, std::int64_t first_row, NonFinitePolicy policy,
                         NonFiniteReport& report, FiniteScratch& scratch, FiniteRows& out) {
-  if (is_all_finite(tile)) return true;
+  if (is_all_usable(tile)) return true;
   scratch.kept.resize(tile.rows(), tile.cols());
   scratch.row_numbers.clear();
   Eigen::Index num_kept = 0;
   for (Eigen::Index i = 0; i < tile.rows(); ++i) {
     Eigen::Index bad_in_row = 0;
     for (Eigen::Index j = 0; j < tile.cols(); ++j) {
-      if (std::isfinite(tile(i, j))) continue;
+      if (is_usable(tile(i, j))) continue;
       if (report.first_row < 0) {
         report.first_row = first_row + i;
         report.first_column = j;

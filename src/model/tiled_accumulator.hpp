@@ -33,8 +33,9 @@ struct FiniteScratch {
   std::vector<std::int64_t> row_numbers;
 };
 
-/// Counts non-finite values into `report` (which must start empty for this tile). Returns false
-/// when the tile must be left out (error policy: the job fails on the report anyway).
+/// Counts unusable values (NaN, ±Inf, |x| > max_abs_value) into `report` (which must start empty
+/// for this tile). Returns false when the tile must be left out (error policy: the job fails on
+/// the report anyway).
 bool select_finite_rows(const ConstTile& tile, std::int64_t first_row, NonFinitePolicy policy,
                         NonFiniteReport& report, FiniteScratch& scratch, FiniteRows& out);
 

@@ -116,7 +116,7 @@ std::int64_t SnapshotRegistry::publish(
   std::filesystem::create_directories(directory, error);
   if (error) throw Error(fmt::format("cannot create {}: {}", directory, error.message()));
   DirectoryLock lock(directory);
-
+  remove_stale_temporaries(name); // every writer of such files held this lock: theirs are dead
   std::vector<std::int64_t> existing = versions(name);
   const std::int64_t version = existing.empty() ? 1 : existing.back() + 1;
   std::filesystem::path final_path = snapshot_path(name, version);
@@ -134,6 +134,44 @@ std::int64_t SnapshotRegistry::publish(
   // Last step: the new version becomes visible to readers of CURRENT.
   write_file_atomically(directory / current_file, file_name(version) + "\n");
   return version;
+}
+
+void SnapshotRegistry::check_publishable(const std::string& name) const {
+  std::error_code error;
+  if (std::filesystem::exists(root_, error) && !std::filesystem::is_directory(root_, error)) {
+    throw ConfigError(fmt::format("registry {} exists and is not a directory", root_));
+  }
+  const std::filesystem::path directory = model_directory(name);
+  std::filesystem::create_directories(directory, error);
+  if (error) {
+    throw IoError(fmt::format("registry {}: cannot create {}: {}", root_, directory, error.message()));
+  }
+  // Permission bits say nothing for root or on read-only mounts: create and remove a file.
+  const std::filesystem::path probe = directory / fmt::format(".probe-{}", ::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw IoError(fmt::format("registry {}: cannot create files in {}: {}", root_, directory,
+                              std::strerror(errno)));
+  }
+  ::close(fd);
+  std::filesystem::remove(probe, error);
+}
+
+std::int64_t SnapshotRegistry::remove_stale_temporaries(const std::string& name) const {
+  std::int64_t num_removed = 0;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(model_directory(name), error)) {
+    const std::string file = entry.path().filename().string();
+    const auto marker = file.rfind(".tmp-");
+    if (marker == std::string::npos) continue;
+    const std::string target = file.substr(0, marker);
+    const bool is_publish_file = target == current_file || parse_version(target).has_value() ||
+                                 (target.starts_with("v") && target.ends_with(".report.json"));
+    if (!is_publish_file) continue; // e.g. a checkpoint's temporary, written without the lock
+    std::error_code removed;
+    if (std::filesystem::remove(entry.path(), removed)) ++num_removed;
+  }
+  return num_removed;
 }
 
 } // namespace sluice::snapshot

@@ -15,6 +15,11 @@ namespace sluice::job {
 enum class BadPartitionPolicy { error, skip };
 enum class NonFiniteAction { error, drop_rows };
 
+/// The largest `lake.block_rows`: a block of 2^24 rows of 64 float64 columns is already 8 GiB.
+inline constexpr std::int64_t max_block_rows = std::int64_t{1} << 24;
+/// The longest `publish.name`, in bytes.
+inline constexpr std::size_t max_model_name_bytes = 128;
+
 struct LakeSpec {
   std::filesystem::path root;
   std::string glob = "**/*.h5";

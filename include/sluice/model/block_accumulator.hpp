@@ -8,7 +8,11 @@
 
 namespace sluice::model {
 
-/// What to do with rows that hold NaN or ±Inf in a used column.
+/// The largest magnitude a value may have: beyond it, squares and sums of squares of a partition
+/// could overflow double precision, so such values are treated like NaN and ±Inf.
+inline constexpr double max_abs_value = 1e100;
+
+/// What to do with rows that hold NaN, ±Inf or a value beyond ±max_abs_value in a used column.
 enum class NonFinitePolicy { error, drop_rows };
 
 /// Where the first non-finite value of a partition sits, and how many there were.

@@ -37,6 +37,16 @@ public:
 
   static std::string file_name(std::int64_t version);
 
+  /// Checks, before any work, that a version of `name` could be published here: the registry
+  /// and the model directory are (or can be made) directories in which a file can be created.
+  /// Creates them if missing. Throws ConfigError (not a directory) or IoError naming the path.
+  void check_publishable(const std::string& name) const;
+
+  /// Removes the temporaries (`v*.h5.tmp-*`, `v*.report.json.tmp-*`, `CURRENT.tmp-*`) that
+  /// publishers killed before finishing left behind. Only safe under the model's publish lock,
+  /// which every writer of such files holds; publish calls it. Returns how many were removed.
+  std::int64_t remove_stale_temporaries(const std::string& name) const;
+
 private:
   std::filesystem::path root_;
 };

@@ -129,3 +129,52 @@ TEST(RunJobErrorsMpiTest, singular_least_squares_is_refused) {
   std::string message = f.failure(comm, job);
   EXPECT_TRUE(contains(message, "singular")) << message;
 }
+
+// A finite but huge value (1e200: its square overflows) is refused like NaN, in the same words,
+// before anything is published; under "skip" its partition is left out instead.
+TEST(RunJobErrorsMpiTest, huge_values_are_refused_like_nonfinite_ones) {
+  auto comm = world();
+  Fixture f(comm);
+  f.replace_partition(comm, [](const std::filesystem::path& path) {
+    auto file = hdf5::File::create(path);
+    std::vector<double> column(300, 1.0);
+    for (const char* name : {"x00", "x01", "x02"}) hdf5::write_doubles(file.id(), name, column);
+    column[42] = 1e200;
+    hdf5::write_doubles(file.id(), "y", column);
+  });
+  std::string message = f.failure(comm, f.job());
+  EXPECT_TRUE(contains(message, "found 1 NaN/Inf values (or beyond ±1e100)")) << message;
+  EXPECT_TRUE(contains(message, "part-00003.h5, column 'y', row 42")) << message;
+  // Dropping the row instead gives a finite model from the other 299 rows of that partition.
+  auto result = coordinator::run_job(comm, f.job("alpha = 0.5", "on_nonfinite = \"drop_rows\""));
+  EXPECT_EQ(result.num_rows, 4 * 400 + 299);
+}
+
+// A registry that cannot take the snapshot fails before the lake is read, with the kind's code.
+TEST(RunJobErrorsMpiTest, unusable_registry_fails_before_reading) {
+  auto comm = world();
+  Fixture f(comm);
+  job::JobSpec bad = f.job();
+  bad.publish.registry = f.dir / "registry-file";
+  if (comm.is_root()) std::ofstream(bad.publish.registry) << "not a directory";
+  comm.barrier();
+  std::string message = "no error";
+  ErrorKind kind = ErrorKind::internal;
+  try {
+    coordinator::run_job(comm, bad);
+  } catch (const schedule::AgreedError& error) {
+    message = error.what();
+    kind = error.kind();
+  }
+  EXPECT_TRUE(contains(message, "registry-file\" exists and is not a directory")) << message;
+  EXPECT_EQ(kind, ErrorKind::configuration);
+  bad.publish.registry = f.dir / "registry-file" / "below";
+  try {
+    coordinator::run_job(comm, bad);
+  } catch (const schedule::AgreedError& error) {
+    message = error.what();
+    kind = error.kind();
+  }
+  EXPECT_TRUE(contains(message, "cannot create")) << message;
+  EXPECT_EQ(kind, ErrorKind::io);
+}

@@ -81,7 +81,7 @@ TEST(JobSpecTest, parse_refuses_wrong_types_naming_the_key) {
 }
 
 TEST(JobSpecTest, parse_refuses_invalid_values) {
-  EXPECT_NE(error_of(replaced(valid_job, "block_rows = 1000", "block_rows = 0")).find("'lake.block_rows' must be positive"), std::string::npos);
+  EXPECT_NE(error_of(replaced(valid_job, "block_rows = 1000", "block_rows = 0")).find("'lake.block_rows' must be 1..16777216"), std::string::npos);
   EXPECT_NE(error_of(replaced(valid_job, "kind = \"ridge\"", "kind = \"lasso\"")).find("'model.kind' must be one of"), std::string::npos);
   EXPECT_NE(error_of(replaced(valid_job, "alpha = 2", "alpha = -1")).find("'model.alpha'"), std::string::npos);
   EXPECT_NE(error_of(replaced(valid_job, "label = \"y\"", "label = \"a\"")).find("also a feature"), std::string::npos);
@@ -89,6 +89,17 @@ TEST(JobSpecTest, parse_refuses_invalid_values) {
   EXPECT_NE(error_of(replaced(valid_job, "name = \"m-1\"", "name = \"../x\"")).find("'publish.name'"), std::string::npos);
   EXPECT_NE(error_of(replaced(valid_job, "kind = \"ridge\"", "kind = \"ols\"")).find("must be 0"), std::string::npos);
   EXPECT_NE(error_of(replaced(valid_job, "on_nonfinite = \"drop_rows\"", "on_nonfinite = \"zero\"")).find("'lake.on_nonfinite'"), std::string::npos);
+}
+
+TEST(JobSpecTest, parse_refuses_absurd_sizes_and_long_names) {
+  EXPECT_NE(error_of(replaced(valid_job, "block_rows = 1000", "block_rows = 4611686018427387904"))
+                .find("'lake.block_rows' must be 1..16777216"),
+            std::string::npos);
+  EXPECT_EQ(error_of(replaced(valid_job, "block_rows = 1000", "block_rows = 16777216")), "no error");
+  const std::string long_name(129, 'n');
+  EXPECT_NE(error_of(replaced(valid_job, "name = \"m-1\"", "name = \"" + long_name + "\""))
+                .find("'publish.name' is 129 bytes long, at most 128"),
+            std::string::npos);
 }
 
 TEST(JobSpecTest, parse_refuses_missing_tables_and_bad_syntax) {

@@ -61,3 +61,34 @@ TEST(SnapshotRegistryTest, current_pointer_that_is_corrupt_is_an_error) {
   write_text(dir.path() / "m" / "CURRENT", "garbage\n");
   EXPECT_THROW(SnapshotRegistry(dir.path()).current_version("m"), sluice::DataError);
 }
+
+TEST(SnapshotRegistryTest, publish_removes_temporaries_of_killed_publishers_only) {
+  sluice::testing_support::TempDir dir;
+  SnapshotRegistry registry(dir.path());
+  std::filesystem::create_directories(dir / "m");
+  // What a publisher killed mid-way leaves, and a stopped job's checkpoint being written.
+  for (const char* name : {"v000001.h5.tmp-4242", "v000001.report.json.tmp-4242",
+                           "CURRENT.tmp-4242", ".checkpoint.json.tmp-77"}) {
+    write_text(dir / "m" / name, "partial");
+  }
+  registry.publish(
+      "m", [](const std::filesystem::path& p, std::int64_t) { write_text(p, "snapshot"); },
+      [](std::int64_t) { return std::string("{}"); });
+  EXPECT_FALSE(std::filesystem::exists(dir / "m" / "v000001.h5.tmp-4242"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "m" / "v000001.report.json.tmp-4242"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "m" / "CURRENT.tmp-4242"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "m" / ".checkpoint.json.tmp-77"));
+  EXPECT_EQ(registry.current_version("m"), 1);
+}
+
+TEST(SnapshotRegistryTest, check_publishable_refuses_files_and_unwritable_places) {
+  sluice::testing_support::TempDir dir;
+  write_text(dir / "file", "x");
+  EXPECT_THROW(SnapshotRegistry(dir / "file").check_publishable("m"), sluice::ConfigError);
+  EXPECT_THROW(SnapshotRegistry(dir / "file" / "below").check_publishable("m"), sluice::IoError);
+  EXPECT_THROW(SnapshotRegistry("/proc/sluice-registry").check_publishable("m"), sluice::IoError);
+  SnapshotRegistry fine(dir / "new" / "registry");
+  EXPECT_NO_THROW(fine.check_publishable("m"));
+  EXPECT_TRUE(std::filesystem::is_directory(dir / "new" / "registry" / "m"));
+  EXPECT_TRUE(std::filesystem::is_empty(dir / "new" / "registry" / "m")); // the probe is gone
+}

@@ -23,7 +23,7 @@ skip_mem=0
 fresh_lake=0
 mem_partitions=0
 cmd_timeout=900
-max_procs=$(nproc)
+max_procs=$(nproc --all)
 limits_dir=""
 native=auto
 
@@ -45,7 +45,7 @@ usage: $0 [options]
   --skip-mem           skip the peak-memory check (R vs 2R rows per partition)
   --mem-partitions N   partitions in each memory-check lake (default: max ranks)
   --fresh-lake         regenerate the lake even if one with the same shape exists
-  --max-procs N        most cores to use for ranks x threads (default nproc = $(nproc))
+  --max-procs N        most cores to use for ranks x threads (default nproc --all = $(nproc --all))
   --limits-dir DIR     prebuilt bench/limits binaries (default: build them)
   --native on|off|auto compile the limit probes with -march=native (auto: as the main build)
   --timeout S          per-command time limit in seconds (default $cmd_timeout)
@@ -115,7 +115,7 @@ run_logged() {
 
 total_rows=$((partitions * rows))
 log "lake shape: $partitions partitions x $rows rows x $features features = $total_rows rows"
-log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)," \
+log "machine: $(nproc --all) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)," \
     "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 log "results in $out"
 # Anything else running on the cores lowers every figure; say so in the log.

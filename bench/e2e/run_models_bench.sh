@@ -12,6 +12,7 @@ rows=250000
 features=32
 ranks_list="1,2"
 reps=2
+pass_reps=5
 block_rows=16384   # the job file's default
 kmeans_k=8
 kmeans_iters=10
@@ -35,8 +36,9 @@ usage: $0 [options]
   --features D            float64 feature columns (default $features)
   --ranks-list L          MPI rank counts, comma-separated (default $ranks_list); the comparisons
                           with scikit-learn and the cache check use the largest
-  --reps K                runs of ridge, PCA, the whole logistic fit and each peer; the best is
-                          kept (default $reps)
+  --reps K                runs of each iterative kind at the largest rank count (with and
+                          without the column cache) and of each peer; the best is kept (default $reps)
+  --pass-reps K           runs of ridge and PCA at each rank count; the best is kept (default $pass_reps)
   --kmeans-iters N        Lloyd iterations of sluice and of scikit-learn (tol 0; default $kmeans_iters)
   --block-rows B          [lake] block_rows (default $block_rows)
   --sluice PATH           sluice binary (default build/apps/sluice)
@@ -56,6 +58,7 @@ while (($#)); do
     --features) features=$2; shift 2 ;;
     --ranks-list) ranks_list=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
+    --pass-reps) pass_reps=$2; shift 2 ;;
     --kmeans-iters) kmeans_iters=$2; shift 2 ;;
     --block-rows) block_rows=$2; shift 2 ;;
     --sluice) sluice=$(realpath "$2"); shift 2 ;;
@@ -112,18 +115,27 @@ print(next((i.get("architecture", "") for i in threadpoolctl.threadpool_info()
     elif grep -qw avx2 /proc/cpuinfo; then
       export OPENBLAS_CORETYPE=Haswell
     fi
-    [[ -n ${OPENBLAS_CORETYPE:-} ]] && log "OpenBLAS detected $arch; OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE from the CPU flags"
+    if [[ -n ${OPENBLAS_CORETYPE:-} ]]; then
+      log "OpenBLAS detected $arch; OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE from the CPU flags"
+    fi
   fi
 fi
 
 total_rows=$((partitions * rows))
+# The checkout's sources at the start (what build/ is usually built from; a --sluice binary may
+# come from elsewhere).
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$root" status --porcelain -- src include apps 2>/dev/null) ]]; then
+  commit+=" + uncommitted changes"
+fi
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 mem_gib=$(awk '/MemTotal/ {printf "%.1f", $2/1048576}' /proc/meminfo)
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 log "lake shape: $partitions partitions x $rows rows x $features features = $total_rows rows"
 log "machine: $max_procs cores (nproc --all), $mem_gib GiB, $cpu_model"
-log "ranks: ${ranks_arr[*]} (peers compared at $top_ranks); reps $reps; k-means k=$kmeans_k, $kmeans_iters Lloyd iterations"
+log "ranks: ${ranks_arr[*]} (peers compared at $top_ranks); reps $reps, ridge/PCA $pass_reps; k-means k=$kmeans_k, $kmeans_iters Lloyd iterations"
 log "load average at start: $load_start$(awk -v l="$load_start" 'BEGIN { if (l > 0.5) print " (busy machine: figures will be low)" }')"
+log "sluice: $sluice (checkout at $commit)"
 log "results in $out"
 
 # ---------------------------------------------------------------- lake
@@ -218,19 +230,27 @@ sluice_run() {
 # Untimed warm-up: the lake's pages and sluice's own first-run costs out of the figures.
 sluice_run ridge 1 warmup 1
 
-# Single-pass kinds are short and noisy: repeated. The iterative kinds report a median over
-# their passes; only the whole logistic fit at the top rank count (compared with the peers) is
-# repeated.
+# Ridge and PCA (one short pass each, the noisiest figures) run --pass-reps times, in turn. The
+# iterative kinds run once, --reps times at the top rank count (the comparisons with the peers),
+# there each run followed by one with memory_budget = 1 (cached columns vs re-reading HDF5 under
+# the same machine load). Ridge, the reference of every pass ratio, runs again before each
+# iterative run, so that its best pass is taken over the same stretch of (shared) machine time.
 for n in "${ranks_arr[@]}"; do
-  for kind in ridge pca logistic kmeans; do
+  ridge_k=0
+  for ((k = 1; k <= pass_reps; k++)); do
+    sluice_run ridge "$n" default $((++ridge_k))
+    sluice_run pca "$n" default "$k"
+  done
+  for kind in logistic kmeans; do
     k_reps=1
-    [[ $kind == ridge || $kind == pca ]] && k_reps=$reps
-    [[ $kind == logistic && $n == "$top_ranks" ]] && k_reps=$reps
-    for ((k = 1; k <= k_reps; k++)); do sluice_run "$kind" "$n" default "$k"; done
+    [[ $n == "$top_ranks" ]] && k_reps=$reps
+    for ((k = 1; k <= k_reps; k++)); do
+      sluice_run ridge "$n" default $((++ridge_k))
+      sluice_run "$kind" "$n" default "$k"
+      if [[ $n == "$top_ranks" ]]; then sluice_run "$kind" "$n" reread "$k"; fi
+    done
   done
 done
-# Cached columns vs re-reading HDF5 every pass: the iterative kinds with memory_budget = 1.
-for kind in logistic kmeans; do sluice_run "$kind" "$top_ranks" reread 1; done
 
 # ---------------------------------------------------------------- peers
 # The snapshot sluice published for kind $1 at the top rank count (first repetition).
@@ -275,14 +295,14 @@ log "load average at end: $load_end; benchmark took $bench_seconds s; writing re
 import json, sys
 json.dump({"partitions": $partitions, "rows_per_partition": $rows, "features": $features,
            "total_rows": $total_rows, "ranks": [$(IFS=,; echo "${ranks_arr[*]}")], "top_ranks": $top_ranks,
-           "reps": $reps, "block_rows": $block_rows, "kmeans_k": $kmeans_k,
+           "reps": $reps, "pass_reps": $pass_reps, "block_rows": $block_rows, "kmeans_k": $kmeans_k,
            "kmeans_iters": $kmeans_iters, "pca_components": $pca_components,
            "logistic_C": $logistic_C, "logistic_tol": $logistic_tol,
            "cores": $max_procs, "cpu_model": """$cpu_model""", "memory_gib": $mem_gib,
            "load_start": $load_start, "load_end": $load_end, "bench_seconds": $bench_seconds,
            "openblas_coretype": "${OPENBLAS_CORETYPE:-}", "lake": "$lake",
            "sluice": "$sluice", "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
-           "commit": "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"},
+           "commit": "$commit"},
           open(sys.argv[1], "w"), indent=1)
 EOF
 "$py" "$here/models_report.py" --runs "$runs_file" --peers "$peers_file" --meta "$out/meta.json" \

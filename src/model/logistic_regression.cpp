@@ -118,12 +118,15 @@ public:
     for (Eigen::Index i = 0; i < n; ++i) {
       const double m = state.margin(i);
       const bool is_positive = y[i] == 1.0;
-      const double p = sigmoid(m);
-      state.loss += log_loss(is_positive ? m : -m);
+      // One exponential serves the probability, the loss and the weight: e = e^{−|m|} ∈ (0, 1],
+      // so nothing overflows and 1 − p never cancels.
+      const double e = std::exp(-std::abs(m));
+      const double p = m >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+      const double z = is_positive ? m : -m; // log(1 + e^{−z}) = max(−z, 0) + log1p(e^{−|z|})
+      state.loss += std::max(-z, 0.0) + std::log1p(e);
       state.num_correct += (p >= 0.5) == is_positive ? 1.0 : 0.0;
       state.residual(i) = p - y[i];
-      // √(p(1−p)) = e^{−|m|/2} / (1 + e^{−|m|}): no cancellation in 1 − p, no overflow.
-      state.scaled(i, d) = std::exp(-0.5 * std::abs(m)) / (1.0 + std::exp(-std::abs(m)));
+      state.scaled(i, d) = std::sqrt(e) / (1.0 + e); // √(p(1−p))
     }
     double residual_sum = 0.0;
     for (Eigen::Index i = 0; i < n; ++i) residual_sum += state.residual(i);

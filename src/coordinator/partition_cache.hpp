@@ -19,6 +19,7 @@ struct CachedColumns {
   std::int64_t bytes = 0;
 
   bool is_refused = false; ///< did not fit the budget: re-read every pass
+  bool is_all_usable = false; ///< the pass that filled it met no NaN, Inf or huge value
 
   bool is_filled() const noexcept { return rows >= 0; }
 };

@@ -119,12 +119,14 @@ PartitionOutcome process_partition(const PartitionTask& task, std::vector<double
   const double start = MPI_Wtime();
   const lake::PartitionInfo& partition = *task.partition;
   const int num_threads = task.accumulator.num_threads;
-  auto accumulator = task.trainer->make_accumulator(
-      {.index = task.index, .path_hash = partition.path_hash}, task.accumulator);
   PartitionOutcome outcome;
   outcome.index = task.index;
   CachedColumns* cache = task.cache != nullptr ? &task.cache->columns.at(task.index) : nullptr;
   if (cache != nullptr && cache->is_refused) cache = nullptr;
+  model::AccumulatorOptions options = task.accumulator;
+  options.is_known_usable = cache != nullptr && cache->is_filled() && cache->is_all_usable;
+  auto accumulator = task.trainer->make_accumulator(
+      {.index = task.index, .path_hash = partition.path_hash}, options);
   if (cache != nullptr && cache->is_filled()) {
     const std::int64_t block_rows =
         std::min(task.job->lake.block_rows, std::max<std::int64_t>(cache->rows, 1));
@@ -166,6 +168,9 @@ PartitionOutcome process_partition(const PartitionTask& task, std::vector<double
     }
   }
   outcome.nonfinite = accumulator->nonfinite();
+  if (cache != nullptr && !cache->is_all_usable && outcome.nonfinite.num_values == 0) {
+    cache->is_all_usable = cache->is_filled(); // later passes over the copy skip the check
+  }
   try {
     outcome.partial = accumulator->finish();
   } catch (const Error& error) {

@@ -66,15 +66,43 @@ void find_nearest(const ConstTile& x, const Eigen::MatrixXd& centers, Nearest& o
   }
   const double* center_values = out.scratch.data();
   const auto ld = static_cast<std::size_t>(x.outerStride());
+  // Centres go `block` at a time: independent sums let the FMAs overlap instead of waiting on
+  // one another, and each loaded group of rows serves every centre of the block.
   const auto nearest_of = [&](std::size_t first, auto width) {
     constexpr std::size_t w = decltype(width)::value;
+    constexpr Eigen::Index block = 4;
     double best[w];
     Eigen::Index best_label[w];
     for (std::size_t l = 0; l < w; ++l) {
       best[l] = std::numeric_limits<double>::infinity();
       best_label[l] = 0;
     }
-    for (Eigen::Index c = 0; c < k; ++c) {
+    const auto keep_nearer = [&](const double* sum, Eigen::Index c) {
+      for (std::size_t l = 0; l < w; ++l) {
+        if (sum[l] < best[l]) {
+          best[l] = sum[l];
+          best_label[l] = c;
+        }
+      }
+    };
+    Eigen::Index c = 0;
+    for (; c + block <= k; c += block) {
+      double sum[block][w] = {};
+      const double* center = center_values + c * d;
+      for (Eigen::Index j = 0; j < d; ++j) {
+        const double* __restrict column = x.data() + static_cast<std::size_t>(j) * ld + first;
+        for (Eigen::Index b = 0; b < block; ++b) {
+          const double value = center[b * d + j];
+#pragma omp simd
+          for (std::size_t l = 0; l < w; ++l) {
+            const double diff = column[l] - value;
+            sum[b][l] += diff * diff;
+          }
+        }
+      }
+      for (Eigen::Index b = 0; b < block; ++b) keep_nearer(sum[b], c + b); // in centre order
+    }
+    for (; c < k; ++c) {
       double sum[w] = {};
       const double* center = center_values + c * d;
       for (Eigen::Index j = 0; j < d; ++j) {
@@ -86,12 +114,7 @@ void find_nearest(const ConstTile& x, const Eigen::MatrixXd& centers, Nearest& o
           sum[l] += diff * diff;
         }
       }
-      for (std::size_t l = 0; l < w; ++l) {
-        if (sum[l] < best[l]) {
-          best[l] = sum[l];
-          best_label[l] = c;
-        }
-      }
+      keep_nearer(sum, c);
     }
     for (std::size_t l = 0; l < w; ++l) {
       out.distance[first + l] = best[l];
@@ -681,7 +704,7 @@ KMeansTrainer::KMeansTrainer(const job::ModelSpec& spec)
   };
   options_.max_iter = at_least("max_iter", 300, 1);
   options_.seed = at_least("seed", 0, 0);
-  options_.init_rounds = at_least("init_rounds", 5, 1);
+  options_.init_rounds = at_least("init_rounds", 2, 1); // Spark MLlib's initSteps default
   options_.oversampling = at_least("oversampling", 2 * options_.k, 1);
   params.refuse_unknown_keys();
 }

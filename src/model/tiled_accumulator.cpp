@@ -27,14 +27,19 @@ namespace {
 
 bool is_usable(double value) { return std::abs(value) <= max_abs_value; } // false for NaN
 
-// One vectorised comparison per value; NaN compares false, so it counts as out of range.
+// Two vectorised reductions per column: x·0 is NaN exactly for NaN and ±Inf, and the largest
+// |x| of the finite ones is compared with the bound once.
 bool is_all_usable(const ConstTile& tile) {
   for (Eigen::Index j = 0; j < tile.cols(); ++j) {
     const double* column = tile.data() + j * tile.outerStride();
-    int num_bad = 0;
-#pragma omp simd reduction(+ : num_bad)
-    for (Eigen::Index i = 0; i < tile.rows(); ++i) num_bad += is_usable(column[i]) ? 0 : 1;
-    if (num_bad > 0) return false;
+    double probe = 0.0;
+    double largest = 0.0;
+#pragma omp simd reduction(+ : probe) reduction(max : largest)
+    for (Eigen::Index i = 0; i < tile.rows(); ++i) {
+      probe += column[i] * 0.0;
+      largest = std::max(largest, std::abs(column[i]));
+    }
+    if (probe != 0.0 || !(largest <= max_abs_value)) return false;
   }
   return true;
 }

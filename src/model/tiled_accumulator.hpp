@@ -71,7 +71,8 @@ public:
     Slot& slot = slots_[static_cast<std::size_t>(t)];
     slot.report = NonFiniteReport{};
     FiniteRows finite{tile, {}, rows_seen_ + begin};
-    if (select_finite_rows(tile, rows_seen_ + begin, options_.nonfinite, slot.report,
+    if (options_.is_known_usable ||
+        select_finite_rows(tile, rows_seen_ + begin, options_.nonfinite, slot.report,
                            slot.scratch, finite)) {
       kernel_.compute(finite, slot.state);
     } else {

@@ -26,6 +26,9 @@ struct NonFiniteReport {
 struct AccumulatorOptions {
   NonFinitePolicy nonfinite = NonFinitePolicy::error;
   int num_threads = 1;
+  /// The rows were already checked (e.g. a partition kept in memory whose first pass found no
+  /// unusable value): kinds may skip the per-tile check.
+  bool is_known_usable = false;
 };
 
 /// Accumulates the statistics of one partition. Each block is cut into tiles of tile_rows rows

@@ -113,12 +113,12 @@ TEST(KMeansTest, fit_recovers_well_separated_blobs) {
   EXPECT_EQ(testing_support::metric_of(*trainer, "num_rows"), n);
   EXPECT_EQ(testing_support::metric_of(*trainer, "converged"), 1.0);
   EXPECT_EQ(parameters.vector("cluster_sizes", 5).sum(), n);
-  // sample, 5 rounds, weights, the Lloyd passes, evaluate.
+  // sample, 2 rounds (the default), weights, the Lloyd passes, evaluate.
   const auto history = trainer->history();
   EXPECT_EQ(history.columns,
             (std::vector<std::string>{"iteration", "inertia", "shift", "seconds"}));
   EXPECT_EQ(static_cast<double>(history.rows.size()), testing_support::metric_of(*trainer, "iterations"));
-  EXPECT_EQ(passes, 1 + 5 + 1 + static_cast<int>(history.rows.size()) + 1);
+  EXPECT_EQ(passes, 1 + 2 + 1 + static_cast<int>(history.rows.size()) + 1);
   EXPECT_EQ(parameters.integer("oversampling"), 10);
   EXPECT_EQ(trainer->model()->describe(), "k=5, seed=3");
 

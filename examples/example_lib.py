@@ -265,3 +265,12 @@ def print_side_by_side(title, labels, columns, fmt="{:>14.8g}"):
     for i, label in enumerate(labels):
         cells = "".join("  " + fmt.format(values[i]) for _, values in columns)
         print(f"{str(label):<{label_width}}{cells}")
+
+
+def digits():
+    """scikit-learn's digits as float64 rows and one feature name per pixel, announced."""
+    from sklearn.datasets import load_digits
+    X = np.asarray(load_digits().data, dtype=np.float64)
+    features = [f"px{j:02d}" for j in range(X.shape[1])]
+    print(f"digits: {X.shape[0]} rows, {X.shape[1]} pixel features")
+    return X, features

@@ -16,7 +16,6 @@ import os
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.datasets import load_digits
 
 import example_lib as lib
 
@@ -25,9 +24,7 @@ K = 10
 
 def main():
     args = lib.parse_args(__doc__.splitlines()[0])
-    X = np.asarray(load_digits().data, dtype=np.float64)
-    features = [f"px{j:02d}" for j in range(X.shape[1])]
-    print(f"digits: {X.shape[0]} rows, {X.shape[1]} pixel features")
+    X, features = lib.digits()
 
     with lib.WorkDir(args.workdir, "kmeans") as work:
         sizes = lib.split_sizes(len(X), [5, 2, 7, 1, 4, 3])

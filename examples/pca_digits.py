@@ -11,7 +11,6 @@ entry positive), and that rule is checked on Sluice's components exactly.
 import os
 
 import numpy as np
-from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 
 import example_lib as lib
@@ -21,9 +20,7 @@ COMPONENTS = 10
 
 def main():
     args = lib.parse_args(__doc__.splitlines()[0])
-    X = np.asarray(load_digits().data, dtype=np.float64)
-    features = [f"px{j:02d}" for j in range(X.shape[1])]
-    print(f"digits: {X.shape[0]} rows, {X.shape[1]} pixel features")
+    X, features = lib.digits()
 
     with lib.WorkDir(args.workdir, "pca") as work:
         sizes = lib.split_sizes(len(X), [3, 8, 1, 5, 2])

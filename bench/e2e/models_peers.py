@@ -120,13 +120,7 @@ def snapshot_model(path):
         return {k: m[k][()] for k in m.keys() if isinstance(m[k], h5py.Dataset)}, dict(m.attrs)
 
 
-def best_of(fn, reps):
-    best, out = float("inf"), None
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+best_of = peerlib.timed_best
 
 
 # ---------------------------------------------------------------- peers

@@ -50,8 +50,9 @@ namespace {
 // One thread: read a block (into the cache, or the reused buffer), accumulate it, repeat.
 void read_and_accumulate(lake::PartitionReader& reader, model::PartialAccumulator& accumulator,
                          std::int64_t block_rows, std::vector<double>& buffer,
-                         CachedColumns* cache) {
+                         CachedColumns* cache, const PartitionTask& task) {
   for (std::int64_t row = 0; row < reader.num_rows(); row += block_rows) {
+    if (row > 0 && task.should_stop && task.should_stop(row / block_rows)) throw PartitionInterrupted{};
     const std::int64_t count = std::min(block_rows, reader.num_rows() - row);
     double* block = cache != nullptr ? cache->values.data() + row : buffer.data();
     const std::int64_t ld = cache != nullptr ? reader.num_rows() : block_rows;
@@ -67,7 +68,8 @@ void read_and_accumulate(lake::PartitionReader& reader, model::PartialAccumulato
 void read_and_accumulate_overlapped(lake::PartitionReader& reader,
                                     model::PartialAccumulator& accumulator,
                                     std::int64_t block_rows, std::vector<double>& buffer,
-                                    CachedColumns* cache, int num_threads) {
+                                    CachedColumns* cache, int num_threads,
+                                    const PartitionTask& task) {
   const std::int64_t num_rows = reader.num_rows();
   const std::int64_t ld = cache != nullptr ? num_rows : block_rows;
   const auto block_at = [&](std::int64_t row) {
@@ -75,11 +77,16 @@ void read_and_accumulate_overlapped(lake::PartitionReader& reader,
     return buffer.data() + ((row / block_rows) % 2 == 0 ? 0 : buffer.size() / 2);
   };
   std::exception_ptr read_error;
+  bool is_interrupted = false; // an exception may not leave the parallel region: thrown after it
 #pragma omp parallel num_threads(num_threads)
 #pragma omp single
   {
     reader.read_block(0, std::min(block_rows, num_rows), block_at(0), ld);
     for (std::int64_t row = 0; row < num_rows && !read_error; row += block_rows) {
+      if (row > 0 && task.should_stop && task.should_stop(row / block_rows)) {
+        is_interrupted = true;
+        break;
+      }
       const std::int64_t count = std::min(block_rows, num_rows - row);
       const std::int64_t next_row = row + block_rows;
       if (next_row < num_rows) {
@@ -100,14 +107,16 @@ void read_and_accumulate_overlapped(lake::PartitionReader& reader,
 #pragma omp taskwait
       accumulator.end_block(count);
     }
-  }
+  } // the region's end waits for a read of the next block still in flight
   if (read_error) std::rethrow_exception(read_error);
+  if (is_interrupted) throw PartitionInterrupted{};
 }
 
 // A pass over columns already in memory: the same block grid as reading, so the same bits.
 void accumulate_cached(const CachedColumns& cache, model::PartialAccumulator& accumulator,
-                       std::int64_t block_rows, int num_threads) {
+                       std::int64_t block_rows, int num_threads, const PartitionTask& task) {
   for (std::int64_t row = 0; row < cache.rows; row += block_rows) {
+    if (row > 0 && task.should_stop && task.should_stop(row / block_rows)) throw PartitionInterrupted{};
     const std::int64_t count = std::min(block_rows, cache.rows - row);
     accumulator.add_block(cache.values.data() + row, cache.rows, count, num_threads);
   }
@@ -130,7 +139,7 @@ PartitionOutcome process_partition(const PartitionTask& task, std::vector<double
   if (cache != nullptr && cache->is_filled()) {
     const std::int64_t block_rows =
         std::min(task.job->lake.block_rows, std::max<std::int64_t>(cache->rows, 1));
-    accumulate_cached(*cache, *accumulator, block_rows, num_threads);
+    accumulate_cached(*cache, *accumulator, block_rows, num_threads, task);
     outcome.rows = cache->rows;
     outcome.checksum = cache->checksum;
     outcome.bytes = 0;
@@ -154,9 +163,10 @@ PartitionOutcome process_partition(const PartitionTask& task, std::vector<double
       if (buffer.size() < needed) buffer.resize(needed);
     }
     if (is_overlapped) {
-      read_and_accumulate_overlapped(reader, *accumulator, block_rows, buffer, cache, num_threads);
+      read_and_accumulate_overlapped(reader, *accumulator, block_rows, buffer, cache, num_threads,
+                                     task);
     } else {
-      read_and_accumulate(reader, *accumulator, block_rows, buffer, cache);
+      read_and_accumulate(reader, *accumulator, block_rows, buffer, cache, task);
     }
     outcome.rows = reader.num_rows();
     outcome.checksum = reader.checksum();

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,10 +41,17 @@ struct PartitionTask {
   model::AccumulatorOptions accumulator;
   RankCache* cache = nullptr; ///< non-null: keep (or take) the columns in memory between passes
   std::int64_t work = 0;      ///< the partition's weight in the progress
+  /// Asked before every block after the first (with the number of blocks done): true abandons
+  /// the partition with PartitionInterrupted, so a stop request is honoured within a block.
+  std::function<bool(std::int64_t)> should_stop;
 };
 
+/// A partition abandoned part-way because a stop was requested: it has no outcome and is read
+/// again by the next run.
+struct PartitionInterrupted {};
+
 /// Reads the partition block by block (`buffer` is reused across calls) into the trainer's
-/// accumulator for the current pass. Throws Error naming the partition on bad input, including a
+/// accumulator for the current pass. Throws PartitionInterrupted when task.should_stop says so. Throws Error naming the partition on bad input, including a
 /// partial that is not finite (a value so large that the sums overflow).
 PartitionOutcome process_partition(const PartitionTask& task, std::vector<double>& buffer);
 

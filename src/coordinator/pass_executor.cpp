@@ -27,6 +27,7 @@ using schedule::LocalFailure;
 struct Attempt {
   std::optional<PartitionOutcome> outcome;
   std::optional<LocalFailure> failure;
+  bool is_interrupted = false; ///< abandoned part-way on a stop request: no outcome
 };
 
 // A partition's weight in the progress: what Progress was given for it (see run_job).
@@ -59,6 +60,8 @@ Attempt attempt_partition(const mpi::Communicator& comm, const PartitionTask& ta
     PartitionOutcome outcome = process_partition(task, buffer);
     outcome.rank = comm.rank();
     return {std::move(outcome), std::nullopt};
+  } catch (const PartitionInterrupted&) {
+    return {std::nullopt, std::nullopt, true};
   } catch (const Error& error) {
     return fail_or_skip(error.what(), kind_of(error));
   } catch (const std::exception& error) {
@@ -116,6 +119,10 @@ std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm,
         task.accumulator.num_threads = 1;
         attempt = attempt_partition(comm, task, buffer);
         if (attempt.failure) is_halted = true;
+        if (attempt.is_interrupted) {
+          stopped = true;
+          is_halted = true;
+        }
         if (is_finished(attempt)) {
           const std::lock_guard lock(pending_mutex);
           pending.push_back({attempt.outcome->rows, attempt.outcome->bytes, work_of(tasks[position])});
@@ -164,6 +171,11 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
   if (cache.is_enabled) {
     for (std::size_t i : mine) cache.columns[i]; // every slot exists before threads look them up
   }
+  // Checked between blocks: a stop request is honoured within one block even in a huge partition.
+  const auto should_stop = [&options](std::int64_t blocks_done) {
+    return (options.stop_requested != nullptr && options.stop_requested->load()) ||
+           (options.stop_after_blocks >= 0 && blocks_done >= options.stop_after_blocks);
+  };
   for (std::size_t i : mine) {
     tasks.push_back({.partition = &partitions[i],
                      .index = i,
@@ -172,7 +184,8 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                      .accumulator = accumulator,
                      .cache = cache.is_enabled ? &cache : nullptr,
                      .work = plan.rows[i] > 0 && !is_first_pass ? plan.rows[i]
-                                                                : partitions[i].file_bytes});
+                                                                : partitions[i].file_bytes,
+                     .should_stop = should_stop});
   }
   const auto take = [&](Attempt& attempt) {
     if (attempt.failure) {
@@ -197,6 +210,10 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
           break;
         }
         Attempt attempt = attempt_partition(comm, task, buffer);
+        if (attempt.is_interrupted) {
+          work.is_stopped = true;
+          break;
+        }
         if (is_finished(attempt)) {
           progress.partition_done(attempt.outcome->rows, attempt.outcome->bytes, work_of(task));
         }

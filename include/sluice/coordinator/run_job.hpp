@@ -28,6 +28,9 @@ struct RunOptions {
   const std::atomic<bool>* stop_requested = nullptr;
   /// Test hook: behave as if a stop was requested after this many partitions on each rank.
   std::int64_t stop_after_partitions = -1;
+  /// Test hook: behave as if a stop was requested after this many blocks of any one partition
+  /// (a stop is honoured between blocks, so a huge partition cannot delay it).
+  std::int64_t stop_after_blocks = -1;
 };
 
 struct RunResult {

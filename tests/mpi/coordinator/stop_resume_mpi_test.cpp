@@ -113,3 +113,33 @@ TEST(StopResumeMpiTest, stopped_kmeans_resumes_to_the_same_bits) {
   EXPECT_EQ(resumed_parameters.matrix("centers"), reference_parameters.matrix("centers"));
   EXPECT_EQ(resumed.num_passes, reference.num_passes);
 }
+
+// A stop inside a partition (between its blocks) abandons it: nothing published, the partition
+// is read again by the next run, which publishes the bits of an uninterrupted run. With 4
+// threads and fewer partitions than threads, the threads share the blocks (the overlapped path).
+TEST(StopResumeMpiTest, stop_between_blocks_abandons_the_partition_and_resumes_to_the_same_bits) {
+  auto comm = mpi::Communicator::borrow(MPI_COMM_WORLD);
+  for (int threads : {1, 4}) {
+    TempDir dir(comm);
+    lake::SyntheticLakeOptions options{.root = dir / "lake", .num_partitions = 3,
+                                       .rows_per_partition = 6000, .num_features = 3, .seed = 12};
+    testing_support::write_lake(comm, options);
+    const std::string text = testing_support::job_text(3, "m", "alpha = 0.5", "block_rows = 1000");
+    job::JobSpec job = testing_support::make_job(dir.path(), text);
+    job::JobSpec reference_job = testing_support::make_job(dir.path(), text);
+    reference_job.publish.registry = dir / "reference-registry";
+    auto reference = coordinator::run_job(comm, reference_job, {.threads = threads});
+    EXPECT_THROW(coordinator::run_job(comm, job, {.threads = threads, .stop_after_blocks = 2}),
+                 coordinator::StoppedError);
+    snapshot::SnapshotRegistry registry(job.publish.registry);
+    EXPECT_FALSE(registry.current_version("m"));
+    auto resumed = coordinator::run_job(comm, job, {.threads = threads});
+    EXPECT_EQ(resumed.num_resumed_partitions, 0) << "every partition was interrupted, none saved";
+    sluice::model::ParameterMap resumed_parameters, reference_parameters;
+    resumed.model->save(resumed_parameters);
+    reference.model->save(reference_parameters);
+    EXPECT_EQ(resumed_parameters.vector("coefficients"), reference_parameters.vector("coefficients"))
+        << threads << " threads";
+    EXPECT_EQ(registry.current_version("m"), 1);
+  }
+}

@@ -88,6 +88,17 @@ Plan make_plan(const mpi::Communicator& comm, const job::JobSpec& job,
   return plan;
 }
 
+PassPlan plan_pass(const Plan& plan, const std::vector<lake::PartitionInfo>& partitions,
+                   bool is_first_pass) {
+  PassPlan pass{plan.owner, plan.rows};
+  if (!is_first_pass) return pass;
+  for (std::size_t i = 0; i < partitions.size(); ++i) {
+    if (plan.is_resumed[i]) pass.reader[i] = -1;
+    pass.weight[i] = partitions[i].file_bytes;
+  }
+  return pass;
+}
+
 void complete_plan(const mpi::Communicator& comm,
                    const std::map<std::size_t, PartitionOutcome>& outcomes, Plan& plan) {
   std::vector<std::int64_t> packed; // rows per partition, then -1 for each skipped one

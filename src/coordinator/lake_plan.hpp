@@ -38,6 +38,19 @@ Plan make_plan(const mpi::Communicator& comm, const job::JobSpec& job,
 void complete_plan(const mpi::Communicator& comm,
                    const std::map<std::size_t, PartitionOutcome>& outcomes, Plan& plan);
 
+/// One pass's share-out: the rank reading each partition (-1: none this pass) and each
+/// partition's weight for progress and largest-first ordering.
+struct PassPlan {
+  std::vector<int> reader;
+  std::vector<std::int64_t> weight;
+};
+
+/// The first pass leaves out resumed partitions (their partials come from the checkpoint) and,
+/// rows being unknown until files are opened, weighs partitions by file size; later passes read
+/// every partition that was not skipped and weigh it by its rows.
+PassPlan plan_pass(const Plan& plan, const std::vector<lake::PartitionInfo>& partitions,
+                   bool is_first_pass);
+
 /// Runs fn on the root only; a failure there becomes the same AgreedError on every rank.
 void on_root(const mpi::Communicator& comm, const std::function<void()>& fn);
 

@@ -11,12 +11,11 @@
 namespace sluice::coordinator {
 
 /// One partition's columns, column-major with leading dimension rows, plus what reading it
-/// established (content checksum, bytes), so later passes neither open nor re-hash the file.
+/// established (its content checksum), so later passes neither open nor re-hash the file.
 struct CachedColumns {
   std::vector<double> values;
   std::int64_t rows = -1; ///< -1: not filled yet
   std::uint64_t checksum = 0;
-  std::int64_t bytes = 0;
 
   bool is_refused = false; ///< did not fit the budget: re-read every pass
   bool is_all_usable = false; ///< the pass that filled it met no NaN, Inf or huge value

@@ -174,7 +174,6 @@ PartitionOutcome process_partition(const PartitionTask& task, std::vector<double
     if (cache != nullptr) {
       cache->rows = outcome.rows;
       cache->checksum = outcome.checksum;
-      cache->bytes = outcome.bytes;
     }
   }
   outcome.nonfinite = accumulator->nonfinite();

@@ -30,9 +30,6 @@ struct Attempt {
   bool is_interrupted = false; ///< abandoned part-way on a stop request: no outcome
 };
 
-// A partition's weight in the progress: what Progress was given for it (see run_job).
-std::int64_t work_of(const PartitionTask& task) { return task.work; }
-
 bool is_finished(const Attempt& attempt) {
   return attempt.outcome && attempt.outcome->skipped_reason.empty();
 }
@@ -76,17 +73,13 @@ Attempt attempt_partition(const mpi::Communicator& comm, const PartitionTask& ta
 // thread talks MPI (progress), as FUNNELED asks.
 std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm,
                                          const std::vector<PartitionTask>& tasks,
-                                         const Plan& plan, const RunOptions& options,
+                                         const RunOptions& options,
                                          int num_threads, Progress& progress, bool& is_stopped) {
   std::vector<std::size_t> largest_first(tasks.size());
   std::iota(largest_first.begin(), largest_first.end(), std::size_t{0});
-  // Largest first: by rows once known, by file size in the first pass.
-  const auto size_of = [&](std::size_t position) {
-    const std::size_t index = tasks[position].index;
-    return plan.rows[index] > 0 ? plan.rows[index] : tasks[position].partition->file_bytes;
-  };
-  std::stable_sort(largest_first.begin(), largest_first.end(),
-                   [&](std::size_t a, std::size_t b) { return size_of(a) > size_of(b); });
+  std::stable_sort(largest_first.begin(), largest_first.end(), [&](std::size_t a, std::size_t b) {
+    return tasks[a].work > tasks[b].work; // rows once known, file size in the first pass
+  });
   std::vector<Attempt> attempts(tasks.size());
   std::atomic<bool> is_halted{false}, stopped{false};
   std::atomic<std::int64_t> num_started{0};
@@ -125,7 +118,7 @@ std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm,
         }
         if (is_finished(attempt)) {
           const std::lock_guard lock(pending_mutex);
-          pending.push_back({attempt.outcome->rows, attempt.outcome->bytes, work_of(tasks[position])});
+          pending.push_back({attempt.outcome->rows, attempt.outcome->bytes, tasks[position].work});
         }
       } catch (...) {
         const std::lock_guard lock(pending_mutex);
@@ -143,22 +136,11 @@ std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm,
 
 } // namespace
 
-std::vector<std::size_t> partitions_of(const mpi::Communicator& comm, const Plan& plan,
-                                       bool is_first_pass) {
-  std::vector<std::size_t> mine;
-  for (std::size_t i = 0; i < plan.owner.size(); ++i) {
-    if (plan.owner[i] != comm.rank()) continue;
-    if (is_first_pass && plan.is_resumed[i]) continue;
-    mine.push_back(i);
-  }
-  return mine;
-}
-
 PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                   const model::Trainer& trainer,
-                  const std::vector<lake::PartitionInfo>& partitions, const Plan& plan,
-                  bool is_first_pass, const RunOptions& options, int num_threads,
-                  RankCache& cache, Progress& progress) {
+                  const std::vector<lake::PartitionInfo>& partitions, const PassPlan& pass,
+                  const RunOptions& options, int num_threads, RankCache& cache,
+                  Progress& progress) {
   PassWork work;
   std::optional<LocalFailure> failure;
   const model::AccumulatorOptions accumulator{
@@ -166,7 +148,10 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                        ? model::NonFinitePolicy::drop_rows
                        : model::NonFinitePolicy::error,
       .num_threads = num_threads};
-  const std::vector<std::size_t> mine = partitions_of(comm, plan, is_first_pass);
+  std::vector<std::size_t> mine;
+  for (std::size_t i = 0; i < pass.reader.size(); ++i) {
+    if (pass.reader[i] == comm.rank()) mine.push_back(i);
+  }
   std::vector<PartitionTask> tasks;
   if (cache.is_enabled) {
     for (std::size_t i : mine) cache.columns[i]; // every slot exists before threads look them up
@@ -183,8 +168,7 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                      .trainer = &trainer,
                      .accumulator = accumulator,
                      .cache = cache.is_enabled ? &cache : nullptr,
-                     .work = plan.rows[i] > 0 && !is_first_pass ? plan.rows[i]
-                                                                : partitions[i].file_bytes,
+                     .work = pass.weight[i],
                      .should_stop = should_stop});
   }
   const auto take = [&](Attempt& attempt) {
@@ -197,7 +181,7 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
   try {
     if (num_threads > 1 && tasks.size() >= static_cast<std::size_t>(num_threads)) {
       std::vector<Attempt> attempts =
-          attempt_in_parallel(comm, tasks, plan, options, num_threads, progress, work.is_stopped);
+          attempt_in_parallel(comm, tasks, options, num_threads, progress, work.is_stopped);
       // In partition order, so the failure reported is the lowest partition's.
       for (Attempt& attempt : attempts) take(attempt);
     } else {
@@ -215,7 +199,7 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
           break;
         }
         if (is_finished(attempt)) {
-          progress.partition_done(attempt.outcome->rows, attempt.outcome->bytes, work_of(task));
+          progress.partition_done(attempt.outcome->rows, attempt.outcome->bytes, task.work);
         }
         take(attempt);
         if (failure) break;

@@ -19,18 +19,14 @@ struct PassWork {
   bool is_stopped = false;
 };
 
-/// Collective. Runs the trainer's current pass over this rank's partitions (plan.owner == rank,
-/// leaving out resumed ones when `is_first_pass`), with the job's threads: whole partitions per
+/// Collective. Runs the trainer's current pass over this rank's partitions (pass.reader == rank),
+/// with the job's threads: whole partitions per
 /// thread when there are at least as many as threads, else threads share each block. Bad
 /// partitions follow the job's policy; any failure is agreed on by every rank before returning.
 PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                   const model::Trainer& trainer,
-                  const std::vector<lake::PartitionInfo>& partitions, const Plan& plan,
-                  bool is_first_pass, const RunOptions& options, int num_threads,
-                  RankCache& cache, Progress& progress);
-
-/// The partitions this rank reads in a pass, ascending.
-std::vector<std::size_t> partitions_of(const mpi::Communicator& comm, const Plan& plan,
-                                       bool is_first_pass);
+                  const std::vector<lake::PartitionInfo>& partitions, const PassPlan& pass,
+                  const RunOptions& options, int num_threads, RankCache& cache,
+                  Progress& progress);
 
 } // namespace sluice::coordinator

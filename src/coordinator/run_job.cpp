@@ -187,36 +187,20 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
     const bool is_first = pass == 0;
     const std::string pass_name = trainer->pass_name();
     const double pass_start = comm.wall_time();
-    std::vector<int> reading(plan.owner);
-    for (std::size_t i = 0; i < reading.size(); ++i) {
-      if (is_first && plan.is_resumed[i]) reading[i] = -1;
-    }
-    std::vector<std::int64_t> weights = plan.rows;
-    if (is_first) {
-      for (std::size_t i = 0; i < weights.size(); ++i) weights[i] = partitions[i].file_bytes;
-    }
-    Progress progress(comm, reading, weights);
-    PassWork work = run_pass(comm, job, *trainer, partitions, plan, is_first, options, threads,
-                             cache, progress);
+    const PassPlan pass_plan = plan_pass(plan, partitions, is_first);
+    Progress progress(comm, pass_plan.reader, pass_plan.weight);
+    PassWork work = run_pass(comm, job, *trainer, partitions, pass_plan, options, threads, cache,
+                             progress);
     timer.end_stage(is_first ? "read_fit" : fmt::format("pass_{}", pass));
     if (is_first) {
       outcomes = gather_outcomes(comm, work, plan);
       check_nonfinite(comm, job, columns, partitions, outcomes);
       complete_plan(comm, outcomes, plan);
-      if (trainer->is_iterative()) {
-        for (const PartitionOutcome& outcome : work.outcomes) {
-          if (outcome.skipped_reason.empty()) first_partials[outcome.index] = outcome.partial;
-        }
+      for (const PartitionOutcome& outcome : work.outcomes) {
+        if (outcome.skipped_reason.empty()) first_partials[outcome.index] = outcome.partial;
       }
     }
-    if (comm.any_of(work.is_stopped)) {
-      if (is_first) {
-        for (const PartitionOutcome& outcome : work.outcomes) {
-          if (outcome.skipped_reason.empty()) first_partials[outcome.index] = outcome.partial;
-        }
-      }
-      save_stopped_run(comm, job, partitions, first_partials, outcomes);
-    }
+    if (comm.any_of(work.is_stopped)) save_stopped_run(comm, job, partitions, first_partials, outcomes);
 
     // Leaves of the merge tree: each partition's partial on the rank that read it; resumed
     // partitions' first-pass partials come from the checkpoint on rank 0.

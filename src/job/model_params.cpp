@@ -28,8 +28,6 @@ std::string describe(const nlohmann::json& value) {
 ModelParams::ModelParams(nlohmann::json table, std::string source)
     : table_(std::move(table)), source_(std::move(source)) {}
 
-bool ModelParams::has(std::string_view key) const { return table_.contains(std::string(key)); }
-
 bool ModelParams::is_array(std::string_view key) const {
   auto found = table_.find(std::string(key));
   return found != table_.end() && found->is_array();

@@ -104,10 +104,4 @@ std::shared_ptr<const FittedModel> load_fitted_model(const std::string& kind,
   return found->load(kind, features, reader);
 }
 
-std::vector<std::string> model_kinds() {
-  std::vector<std::string> names;
-  for (const Kind& kind : kinds()) names.push_back(kind.name);
-  return names;
-}
-
 } // namespace sluice::model

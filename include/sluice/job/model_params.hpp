@@ -20,7 +20,6 @@ public:
   ModelParams() = default;
   ModelParams(nlohmann::json table, std::string source);
 
-  bool has(std::string_view key) const;
   bool is_array(std::string_view key) const;
   std::optional<double> number(std::string_view key);
   std::optional<std::int64_t> integer(std::string_view key);

@@ -19,7 +19,5 @@ std::shared_ptr<const FittedModel> load_fitted_model(const std::string& kind,
                                                      const std::vector<std::string>& features,
                                                      const ParameterReader& reader);
 
-/// The kinds make_trainer accepts, for messages and docs.
-std::vector<std::string> model_kinds();
 
 } // namespace sluice::model

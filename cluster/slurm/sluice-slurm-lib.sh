@@ -6,14 +6,19 @@
 #   SLUICE_BIN           sluice binary (default: `sluice` on PATH, else
 #                        $SLURM_SUBMIT_DIR/build/apps/sluice)
 #   SLUICE_JOB           job file (or the script's first argument)
-#   SLUICE_NP            MPI ranks (default: the allocation's task count, $SLURM_NTASKS)
+#   SLUICE_NP            MPI ranks (default: the allocation's task count, from -n, -N and
+#                        --ntasks-per-node; more than that oversubscribes, with a warning)
 #   SLUICE_THREADS       OpenMP threads per rank, passed as `--threads` (default:
-#                        $SLURM_CPUS_PER_TASK when --cpus-per-task was given; else the job file
-#                        or OMP_NUM_THREADS decides)
+#                        $SLURM_CPUS_PER_TASK when --cpus-per-task was given, which must then agree
+#                        with the job file's [run] threads if it sets them; else the job file or
+#                        OMP_NUM_THREADS decides)
 #   SLUICE_LAUNCHER      mpirun | srun (each script sets its own default)
 #   SLUICE_MPIRUN        mpirun binary (default mpirun)
 #   SLUICE_MPIRUN_ARGS   extra mpirun words (default "--bind-to none": binding to cores would pin
 #                        a rank's OpenMP threads to one core)
+#   SLUICE_MPIRUN_MCA    mpirun's failure-detection settings (default: TCP keepalive on the
+#                        daemons' links after 5 s idle, 3 probes 2 s apart, so a dead link or host
+#                        ends the job in about 11 s instead of about 8 minutes); "" drops them
 #   SLUICE_SRUN_ARGS     extra srun words
 #   SLUICE_REQUEUE       auto (requeue, else resubmit) | requeue | resubmit | never
 #   SLUICE_MAX_RESTARTS  stop requeueing after this many restarts (default 20)
@@ -45,8 +50,29 @@ sluice_setup() {
     # As root Open MPI otherwise prints a warning, runs nothing and exits 0.
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   fi
-  SLUICE_NP=${SLUICE_NP:-${SLURM_NTASKS:-1}}
-  SLUICE_THREADS=${SLUICE_THREADS:-${SLURM_CPUS_PER_TASK:-}}
+  SLUICE_ALLOC_TASKS=$(sluice_allocation_tasks)
+  if ((SLUICE_ALLOC_TASKS < 1)); then
+    sluice_log "error: the job's allocation is empty (nodes '${SLURM_JOB_NODELIST:-}', tasks per node '${SLURM_TASKS_PER_NODE:-}'); submit with sbatch -N/-n/--ntasks-per-node"
+    exit 2
+  fi
+  SLUICE_NP=${SLUICE_NP:-$SLUICE_ALLOC_TASKS}
+  if ! [[ $SLUICE_NP =~ ^[1-9][0-9]*$ ]]; then
+    sluice_log "error: SLUICE_NP='$SLUICE_NP' is not a positive rank count"
+    exit 2
+  fi
+  if ((SLUICE_NP > SLUICE_ALLOC_TASKS)); then
+    sluice_log "warning: SLUICE_NP=$SLUICE_NP ranks but the allocation has $SLUICE_ALLOC_TASKS tasks (${SLURM_JOB_NUM_NODES:-1} nodes, ${SLURM_TASKS_PER_NODE:-?} per node): oversubscribing, ranks share CPUs; submit with -n $SLUICE_NP to give each its own"
+  fi
+  SLUICE_THREADS_FROM=SLUICE_THREADS
+  if [[ -z ${SLUICE_THREADS:-} && -n ${SLURM_CPUS_PER_TASK:-} ]]; then
+    SLUICE_THREADS=$SLURM_CPUS_PER_TASK
+    SLUICE_THREADS_FROM=--cpus-per-task
+  fi
+  SLUICE_THREADS=${SLUICE_THREADS:-}
+  if [[ -n $SLUICE_THREADS && ! $SLUICE_THREADS =~ ^[1-9][0-9]*$ ]]; then
+    sluice_log "error: SLUICE_THREADS='$SLUICE_THREADS' is not a positive thread count"
+    exit 2
+  fi
   export OMP_NUM_THREADS=${SLUICE_THREADS:-${OMP_NUM_THREADS:-1}}
   SLUICE_LAUNCHER=${SLUICE_LAUNCHER:-mpirun}
   SLUICE_REQUEUE=${SLUICE_REQUEUE:-auto}
@@ -54,16 +80,63 @@ sluice_setup() {
   SLUICE_FAST_REQUEUE=${SLUICE_FAST_REQUEUE:-1}
 }
 
+# The allocation's task count: -n if given, else the sum over nodes of the tasks per node
+# (SLURM_TASKS_PER_NODE, e.g. "2(x3),1"), which -N and --ntasks-per-node decide; 0 if none.
+sluice_allocation_tasks() {
+  if [[ ${SLURM_NTASKS:-} =~ ^[0-9]+$ ]]; then
+    echo "$SLURM_NTASKS"
+    return
+  fi
+  local total=0 part count times
+  local -a parts
+  IFS=, read -r -a parts <<<"${SLURM_TASKS_PER_NODE:-}"
+  for part in "${parts[@]}"; do
+    if [[ $part =~ ^([0-9]+)\(x([0-9]+)\)$ ]]; then
+      count=${BASH_REMATCH[1]} times=${BASH_REMATCH[2]}
+    elif [[ $part =~ ^[0-9]+$ ]]; then
+      count=$part times=1
+    else
+      continue
+    fi
+    total=$((total + count * times))
+  done
+  echo "$total"
+}
+
+# The job file's [run] threads, or nothing when it sets none (0 means "not set" to sluice too).
+sluice_job_threads() { # job file
+  sed -n '/^[[:space:]]*\[run\][[:space:]]*\(#.*\)\{0,1\}$/,/^[[:space:]]*\[/ s/^[[:space:]]*threads[[:space:]]*=[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$1" 2>/dev/null |
+    head -n 1
+}
+
+# --cpus-per-task and the job file's [run] threads both say how many threads a rank runs; when
+# they disagree the job would either leave CPUs idle or run more threads than it was given.
+sluice_check_threads() { # job file
+  local from_job
+  from_job=$(sluice_job_threads "$1")
+  [[ -n $from_job && $from_job != 0 && -n $SLUICE_THREADS ]] || return 0
+  ((from_job == SLUICE_THREADS)) && return 0
+  if [[ $SLUICE_THREADS_FROM == --cpus-per-task ]]; then
+    sluice_log "error: the job was submitted with --cpus-per-task=$SLURM_CPUS_PER_TASK but job file $1 sets [run] threads = $from_job; submit with -c $from_job, remove threads from the job file, or set SLUICE_THREADS to choose"
+    exit 2
+  fi
+  sluice_log "note: SLUICE_THREADS=$SLUICE_THREADS overrides [run] threads = $from_job in $1"
+}
+
 # Fills the array named by $1 with the command that runs `sluice run JOB` under the launcher.
 sluice_command() {
   local -n out=$1
-  local job=$2 slots=${SLURM_NTASKS:-1}
+  local job=$2 slots=$SLUICE_ALLOC_TASKS
   local -a extra run_args=(run "$job")
   [[ -n $SLUICE_THREADS ]] && run_args+=(--threads "$SLUICE_THREADS")
   case $SLUICE_LAUNCHER in
     mpirun)
       read -r -a extra <<<"${SLUICE_MPIRUN_ARGS---bind-to none}"
-      out=("${SLUICE_MPIRUN:-mpirun}" -n "$SLUICE_NP")
+      local -a mca
+      # Open MPI notices a dead host or link only when TCP does: by default after about 8
+      # minutes. Keepalive probes on the daemons' links end such a job in about 11 s.
+      read -r -a mca <<<"${SLUICE_MPIRUN_MCA---mca oob_tcp_keepalive_time 5 --mca oob_tcp_keepalive_intvl 2 --mca oob_tcp_keepalive_probes 3}"
+      out=("${SLUICE_MPIRUN:-mpirun}" -n "$SLUICE_NP" "${mca[@]}")
       # mpirun gives one slot per allocated task; more ranks than that needs oversubscription.
       ((SLUICE_NP > slots)) && out+=(--oversubscribe)
       out+=(-x OMP_NUM_THREADS "${extra[@]}" "$SLUICE_BIN" "${run_args[@]}")
@@ -109,10 +182,11 @@ sluice_launch() {
   local job=$1
   shift
   local -a cmd
+  sluice_check_threads "$job"
   sluice_command cmd "$job"
   trap '_sluice_forward USR1' USR1
   trap '_sluice_forward TERM' TERM
-  sluice_log "on $(hostname) ($SLURM_JOB_NODELIST), $SLUICE_NP ranks, OMP_NUM_THREADS=$OMP_NUM_THREADS"
+  sluice_log "on $(hostname) ($SLURM_JOB_NODELIST, ${SLURM_JOB_NUM_NODES:-1} nodes, $SLUICE_ALLOC_TASKS tasks), $SLUICE_NP ranks, OMP_NUM_THREADS=$OMP_NUM_THREADS"
   sluice_log "running: ${cmd[*]}"
 
   # Run in the background and wait: bash runs a trap only between commands, so a foreground
@@ -272,7 +346,8 @@ _sluice_resubmit() {
   # --no-requeue: this job could not be requeued, so neither will the copy; it resubmits too.
   local -a opts=(--dependency="afterany:$SLURM_JOB_ID" --open-mode=append --no-requeue
     --job-name="$SLURM_JOB_NAME" --nodes="${SLURM_JOB_NUM_NODES:-1}"
-    --ntasks="${SLURM_NTASKS:-1}")
+    --ntasks="$SLUICE_ALLOC_TASKS")
+  [[ -n ${SLURM_NTASKS_PER_NODE:-} ]] && opts+=(--ntasks-per-node="$SLURM_NTASKS_PER_NODE")
   [[ -n ${SLURM_CPUS_PER_TASK:-} ]] && opts+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
   [[ -n ${SLURM_MEM_PER_NODE:-} ]] && opts+=(--mem="$SLURM_MEM_PER_NODE")
   [[ -n ${SLURM_MEM_PER_CPU:-} ]] && opts+=(--mem-per-cpu="$SLURM_MEM_PER_CPU")

@@ -3,7 +3,11 @@
 
 #include "sluice/version.hpp"
 
+#include <sched.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 
 namespace sluice::coordinator {
 
@@ -26,6 +30,25 @@ Json StageTimer::gather(const mpi::Communicator& comm) const {
   Json all = Json::array();
   for (const std::string& text : comm.gather(mine.dump())) all.push_back(Json::parse(text));
   return all;
+}
+
+Json describe_rank(const RankCache& cache, int threads) {
+  Json mine = cache.describe();
+  // Which node a rank ran on is what explains a slow or lost rank on a cluster.
+  std::array<char, 256> host{};
+  if (::gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+  mine["host"] = std::string(host.data());
+  Json cpus = Json::array();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+    }
+  }
+  mine["cpus"] = cpus;
+  mine["threads"] = threads;
+  return mine;
 }
 
 Json make_run_report(const RunReportInput& in) {
@@ -71,6 +94,9 @@ Json make_run_report(const RunReportInput& in) {
     sum_read_fit += read_fit;
     Json cache = r < static_cast<int>(in.rank_cache.size()) ? in.rank_cache[static_cast<std::size_t>(r)] : Json::object();
     rank_rows.push_back({{"rank", r},
+                         {"host", cache.value("host", std::string())},
+                         {"cpus", cache.value("cpus", Json::array())},
+                         {"threads", cache.value("threads", 0)},
                          {"partitions", totals.partitions},
                          {"rows", totals.rows},
                          {"bytes", totals.bytes},

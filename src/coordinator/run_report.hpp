@@ -51,12 +51,16 @@ struct RunReportInput {
   /// Every skipped partition: at inspection and while reading.
   const std::vector<snapshot::SkippedPartition>& skipped;
   const nlohmann::json& rank_stages;
-  const nlohmann::json& rank_cache; ///< per rank: cached, needed_bytes, budget_bytes
+  const nlohmann::json& rank_cache; ///< per rank: describe_rank() (memory figures, placement)
   const std::vector<PassRecord>& passes;
   const StageTimer& root_timer;
   std::int64_t version;
   const model::Metrics& metrics;
 };
+
+/// This rank's memory figures (RankCache::describe) and where it ran: host name, the CPUs it may
+/// run on (sched_getaffinity) and its thread count. Each rank gathers one to root for the report.
+nlohmann::json describe_rank(const RankCache& cache, int threads);
 
 /// The report (docs/run-report.md): per stage and per rank seconds, rows, bytes, load imbalance,
 /// the passes and whether each rank kept its data in memory.

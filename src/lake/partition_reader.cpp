@@ -2,6 +2,7 @@
 #include "sluice/lake/partition_reader.hpp"
 
 #include "column_checksum.hpp"
+#include "partition_guard.hpp"
 #include "raw_column_file.hpp"
 #include "sluice/error.hpp"
 #include "sluice/hdf5/error.hpp"
@@ -25,13 +26,14 @@ std::string join_group_path(const std::string& group, const std::string& name) {
 } // namespace
 
 PartitionReader::PartitionReader(const std::filesystem::path& path, const std::string& group,
-                                 const std::vector<std::string>& columns)
-    : PartitionReader(hdf5::lock_library(), path, group, columns) {}
+                                 const std::vector<std::string>& columns, const ReadLimits& limits)
+    : PartitionReader(hdf5::lock_library(), path, group, columns, limits) {}
 
 // The lock, taken before the first member opens the file, is held until the checks are done.
 PartitionReader::PartitionReader(hdf5::LibraryLock /*held*/, const std::filesystem::path& path,
-                                 const std::string& group, const std::vector<std::string>& columns)
-    : path_(path), file_([&] {
+                                 const std::string& group, const std::vector<std::string>& columns,
+                                 const ReadLimits& limits) try
+    : path_(path), guard_(std::make_unique<PartitionGuard>(path, limits)), file_([&] {
         try {
           return hdf5::File::open_read(path);
         } catch (const hdf5::Error& error) {
@@ -42,25 +44,24 @@ PartitionReader::PartitionReader(hdf5::LibraryLock /*held*/, const std::filesyst
       columns_(columns) {
   hdf5::GroupHandle table;
   try {
-    table = hdf5::open_group(file_.id(), group);
-  } catch (const hdf5::Error&) {
-    throw DataError(fmt::format("partition {}: group '{}' not found", path, group));
+    table = guard_->open_group(file_.id(), group);
+  } catch (const DataError& error) {
+    throw DataError(fmt::format("partition {}: {}", path, error.what()));
   }
-  std::vector<std::string> members = hdf5::member_names(table.get());
-  for (const std::string& column : columns_) {
-    std::string dataset_path = join_group_path(group, column);
-    if (!hdf5::has_link(table.get(), column)) {
-      throw DataError(fmt::format("partition {}: missing column '{}' (group '{}' has: {})", path,
-                                  dataset_path, group, fmt::join(members, ", ")));
+  guarded_columns_.resize(columns_.size());
+  for (std::size_t j = 0; j < columns_.size(); ++j) {
+    const std::string& column = columns_[j];
+    const std::string& dataset_path = dataset_paths_.emplace_back(join_group_path(group, column));
+    try {
+      if (!guard_->has_link(table.get(), column)) {
+        throw DataError(fmt::format("missing column '{}' (group '{}' has: {})", dataset_path, group,
+                                    fmt::join(hdf5::member_names(table.get()), ", ")));
+      }
+    } catch (const sluice::Error& error) {
+      throw DataError(fmt::format("partition {}: {}", path, error.what()));
     }
     try {
-      hdf5::Dataset dataset = hdf5::Dataset::open(table.get(), column);
-      if (dataset.rank() != 1) {
-        throw DataError(fmt::format("dataset has {} dimensions, a column must be 1-D",
-                                    dataset.rank()));
-      }
-      dataset.dtype(); // throws DataError for dtypes outside the lake contract
-      datasets_.push_back(std::move(dataset));
+      datasets_.push_back(guard_->open_column(table.get(), column, guarded_columns_[j]));
     } catch (const sluice::Error& error) {
       throw DataError(fmt::format("partition {}: dataset '{}': {}", path, dataset_path,
                                   error.what()));
@@ -77,6 +78,9 @@ PartitionReader::PartitionReader(hdf5::LibraryLock /*held*/, const std::filesyst
   }
   checksums_.resize(columns_.size());
   open_raw_file_if_plain();
+} catch (const DataError& error) {
+  // Names and HDF5's messages come from the file: one printable line wherever it is reported.
+  throw DataError(printable_text(error.what()));
 }
 
 void PartitionReader::open_raw_file_if_plain() {
@@ -101,10 +105,13 @@ void PartitionReader::read_column(std::size_t j, std::int64_t start, std::span<d
       raw_file_->read(column_offsets_[j] + start * static_cast<std::int64_t>(sizeof(double)), out);
     } else {
       const hdf5::LibraryLock lock = hdf5::lock_library();
+      guard_->check_chunks(datasets_[j], guarded_columns_[j], start,
+                           static_cast<std::int64_t>(out.size()));
       datasets_[j].read(start, out);
     }
   } catch (const sluice::Error& error) {
-    throw DataError(fmt::format("partition {}: dataset '{}': {}", path_, columns_[j], error.what()));
+    throw DataError(printable_text(
+        fmt::format("partition {}: dataset '{}': {}", path_, dataset_paths_[j], error.what())));
   }
   // Hash while the freshly read column is still in cache.
   checksums_[j].update(out);
@@ -115,6 +122,7 @@ PartitionReader::~PartitionReader() {
   const hdf5::LibraryLock lock = hdf5::lock_library();
   const std::vector<hdf5::Dataset> datasets = std::move(datasets_);
   const hdf5::File file = std::move(file_);
+  guard_.reset();
 }
 
 void PartitionReader::read_block(std::int64_t start, std::int64_t count, double* out,

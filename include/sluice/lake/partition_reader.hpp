@@ -4,6 +4,7 @@
 #include "sluice/hdf5/dataset.hpp"
 #include "sluice/hdf5/file.hpp"
 #include "sluice/hdf5/library_lock.hpp"
+#include "sluice/lake/read_limits.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -15,17 +16,22 @@
 namespace sluice::lake {
 
 class ColumnChecksum;
+class PartitionGuard;
 class RawColumnFile;
+struct GuardedColumn;
 
 /// Opens one partition and checks it against the lake contract for the requested columns:
 /// each exists in the group, is 1-D, has a supported dtype, and all have the same length.
-/// Failures throw DataError naming the partition, the dataset and what is wrong.
+/// Before any value is read, every column also passes the guard for files Sluice did not write
+/// (no links or storage outside the file, only deflate/shuffle/fletcher32, declared sizes within
+/// `limits` and the file; docs/lake-format.md). Failures throw DataError naming the partition,
+/// the dataset and what is wrong.
 /// Readers of different partitions may live on different threads: every HDF5 call they make holds
 /// hdf5::library_mutex().
 class PartitionReader {
 public:
   PartitionReader(const std::filesystem::path& path, const std::string& group,
-                  const std::vector<std::string>& columns);
+                  const std::vector<std::string>& columns, const ReadLimits& limits = {});
   ~PartitionReader();
   PartitionReader(const PartitionReader&) = delete;
   PartitionReader& operator=(const PartitionReader&) = delete;
@@ -52,14 +58,18 @@ public:
 
 private:
   PartitionReader(hdf5::LibraryLock lock, const std::filesystem::path& path,
-                  const std::string& group, const std::vector<std::string>& columns);
+                  const std::string& group, const std::vector<std::string>& columns,
+                  const ReadLimits& limits);
   void open_raw_file_if_plain();
   void read_column(std::size_t column, std::int64_t start, std::span<double> out);
 
   std::filesystem::path path_;
+  std::unique_ptr<PartitionGuard> guard_;
   hdf5::File file_;
   std::vector<std::string> columns_;
+  std::vector<std::string> dataset_paths_; // the columns' paths in the file, for messages
   std::vector<hdf5::Dataset> datasets_;
+  std::vector<GuardedColumn> guarded_columns_; // what check_chunks needs, one per column
   std::vector<ColumnChecksum> checksums_;
   std::unique_ptr<RawColumnFile> raw_file_;  // set when every column can be read with pread()
   std::vector<std::int64_t> column_offsets_; // byte offset of each column's values in the file

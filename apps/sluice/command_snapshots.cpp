@@ -1,13 +1,17 @@
-// sluice snapshots list|show: read the registry and the snapshots in it.
+// sluice snapshots list|show (and the governance verbs of snapshots_governance.cpp).
 #include "commands.hpp"
+#include "snapshots_governance.hpp"
 
 #include "sluice/error.hpp"
 #include "sluice/model/parameter_map.hpp"
+#include "sluice/snapshot/model_reference.hpp"
 #include "sluice/snapshot/registry.hpp"
 #include "sluice/snapshot/snapshot.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <map>
 
 namespace sluice::app {
 namespace {
@@ -16,29 +20,59 @@ struct SnapshotsArguments {
   std::vector<std::string> targets;
 };
 
+// Alias names by the version they name: "production,staging".
+std::map<std::int64_t, std::string> aliases_by_version(const snapshot::SnapshotRegistry& registry,
+                                                       const std::string& name) {
+  std::map<std::int64_t, std::string> by_version;
+  for (const auto& [alias, version] : registry.aliases(name)) {
+    std::string& names = by_version[version];
+    names += (names.empty() ? "" : ",") + alias;
+  }
+  return by_version;
+}
+
 int list(const SnapshotsArguments& a) {
   if (a.targets.empty() || a.targets.size() > 2) {
-    throw ConfigError("usage: sluice snapshots list REGISTRY [NAME]");
+    throw ConfigError("usage: sluice snapshots list REGISTRY [NAME[@VERSION|@ALIAS]]");
   }
   snapshot::SnapshotRegistry registry(a.targets[0]);
   if (!std::filesystem::is_directory(registry.root())) {
     throw ConfigError(fmt::format("registry {} is not a directory", registry.root().string()));
   }
-  std::vector<std::string> names =
-      a.targets.size() == 2 ? std::vector<std::string>{a.targets[1]} : registry.model_names();
-  fmt::print("{:<20} {:>8} {:>3} {:<10} {:<20} {:>12}  {}\n", "model", "version", "", "kind",
-             "created", "rows", "metrics");
+  std::optional<snapshot::ModelReference> only;
+  if (a.targets.size() == 2) only = snapshot::parse_model_reference(a.targets[1]);
+  const std::vector<std::string> names = only ? std::vector<std::string>{only->name} : registry.model_names();
+  fmt::print("{:<20} {:>8} {:>3} {:<16} {:<10} {:<20} {:>12}  {}\n", "model", "version", "", "aliases",
+             "kind", "created", "rows", "metrics");
+  std::int64_t num_unreadable = 0;
   for (const std::string& name : names) {
-    auto current = registry.current_version(name);
-    for (std::int64_t version : registry.versions(name)) {
-      snapshot::Snapshot s = snapshot::read_snapshot(registry.snapshot_path(name, version));
-      std::string metrics;
-      for (const auto& [metric, value] : s.metrics) {
-        if (metric != "num_rows") metrics += fmt::format("{}{}={:.6g}", metrics.empty() ? "" : " ", metric, value);
+    std::vector<std::int64_t> versions = registry.versions(name);
+    if (only && (only->version || only->alias)) versions = {snapshot::resolve(registry, *only).version};
+    const auto current = registry.current_version(name);
+    const auto aliases = aliases_by_version(registry, name);
+    for (std::int64_t version : versions) {
+      const auto alias = aliases.find(version);
+      const std::string alias_names = alias == aliases.end() ? "" : alias->second;
+      const std::string marker = current == version ? "*" : "";
+      try {
+        snapshot::Snapshot s = snapshot::read_snapshot(registry.snapshot_path(name, version));
+        std::string metrics;
+        for (const auto& [metric, value] : s.metrics) {
+          if (metric != "num_rows") metrics += fmt::format("{}{}={:.6g}", metrics.empty() ? "" : " ", metric, value);
+        }
+        fmt::print("{:<20} {:>8} {:>3} {:<16} {:<10} {:<20} {:>12}  {}\n", name, version, marker,
+                   alias_names, s.model_kind, s.created_utc, s.num_rows, metrics);
+      } catch (const DataError& error) {
+        // One damaged version must not hide the others; the exit code still says so.
+        ++num_unreadable;
+        fmt::print("{:<20} {:>8} {:>3} {:<16} UNREADABLE: {}\n", name, version, marker, alias_names,
+                   error.what());
       }
-      fmt::print("{:<20} {:>8} {:>3} {:<10} {:<20} {:>12}  {}\n", name, version,
-                 current == version ? "*" : "", s.model_kind, s.created_utc, s.num_rows, metrics);
     }
+  }
+  if (num_unreadable > 0) {
+    throw DataError(fmt::format("{} version(s) in {} cannot be read; `sluice snapshots verify` lists them",
+                                num_unreadable, registry.root().string()));
   }
   return 0;
 }
@@ -80,6 +114,15 @@ int show(const SnapshotsArguments& a) {
   fmt::print("snapshot   {}\n", file.string());
   fmt::print("model      {} version {} ({}; {})\n", s.model_name, s.version, s.model_kind,
              s.model->describe());
+  if (a.targets.size() >= 2) {
+    snapshot::SnapshotRegistry registry(a.targets[0]);
+    const auto aliases = aliases_by_version(registry, s.model_name);
+    const auto alias = aliases.find(s.version);
+    const bool is_current = registry.current_version(s.model_name) == s.version;
+    fmt::print("pointers   {}{}{}\n", is_current ? "CURRENT" : "",
+               is_current && alias != aliases.end() ? "," : "",
+               alias == aliases.end() ? (is_current ? "" : "(none)") : alias->second);
+  }
   fmt::print("label      {}\n", s.label.empty() ? "(none)" : s.label);
   fmt::print("features   {}\n", fmt::join(s.feature_names, " "));
   fmt::print("outputs    {}\n", fmt::join(s.model->outputs(), " "));
@@ -112,32 +155,33 @@ std::filesystem::path resolve_snapshot(const std::vector<std::string>& targets,
                                        const std::string& verb) {
   if (targets.size() == 1) return targets[0];
   if (targets.size() < 2 || targets.size() > 3) {
-    throw ConfigError(fmt::format("usage: sluice {} FILE.h5 | REGISTRY NAME [VERSION]", verb));
+    throw ConfigError(fmt::format(
+        "usage: sluice {} FILE.h5 | REGISTRY NAME[@VERSION|@ALIAS] | REGISTRY NAME VERSION", verb));
   }
   snapshot::SnapshotRegistry registry(targets[0]);
-  std::optional<std::int64_t> version;
+  snapshot::ModelReference reference = snapshot::parse_model_reference(targets[1]);
   if (targets.size() == 3) {
-    try {
-      version = std::stoll(targets[2]);
-    } catch (const std::exception&) {
-      throw ConfigError(fmt::format("version '{}' is not a number", targets[2]));
+    if (reference.version || reference.alias) {
+      throw ConfigError(fmt::format("give the version either as {} or as a third argument, not both",
+                                    targets[1]));
     }
-  } else {
-    version = registry.current_version(targets[1]);
-    if (!version) throw ConfigError(fmt::format("model '{}' has no current version", targets[1]));
+    // The same rule as NAME@VERSION: decimal digits only.
+    reference = snapshot::parse_model_reference(reference.name + "@" + targets[2]);
+    if (!reference.version) throw ConfigError(fmt::format("version '{}' is not a number", targets[2]));
   }
-  return registry.snapshot_path(targets[1], *version);
+  return snapshot::resolve(registry, reference).path;
 }
 
 void add_snapshots_command(CLI::App& app, Command& selected) {
-  CLI::App* command = app.add_subcommand("snapshots", "List and show published snapshots");
+  CLI::App* command = app.add_subcommand("snapshots", "List, show, alias, roll back, verify and diff published snapshots");
   command->require_subcommand(1);
   for (const char* verb : {"list", "show"}) {
     auto a = std::make_shared<SnapshotsArguments>();
     CLI::App* sub = command->add_subcommand(
-        verb, std::string(verb) == "list" ? "List versions: REGISTRY [NAME]"
-                                          : "Show one snapshot: FILE.h5 | REGISTRY NAME [VERSION]");
-    sub->add_option("targets", a->targets, "Registry, model name, version or file")->required();
+        verb, std::string(verb) == "list"
+                  ? "List versions: REGISTRY [NAME[@VERSION|@ALIAS]]"
+                  : "Show one snapshot: FILE.h5 | REGISTRY NAME[@VERSION|@ALIAS] | REGISTRY NAME VERSION");
+    sub->add_option("targets", a->targets, "Registry, model reference, version or file")->required();
     const bool is_list = std::string(verb) == "list";
     sub->callback([a, is_list, &selected] {
       selected = [a, is_list](const mpi::Communicator& comm) {
@@ -145,6 +189,7 @@ void add_snapshots_command(CLI::App& app, Command& selected) {
       };
     });
   }
+  add_governance_subcommands(*command, selected);
 }
 
 } // namespace sluice::app

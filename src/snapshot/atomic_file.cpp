@@ -46,15 +46,26 @@ void rename_durably(const std::filesystem::path& from, const std::filesystem::pa
 void write_file_atomically(const std::filesystem::path& target, std::string_view content) {
   std::filesystem::path temporary = target;
   temporary += fmt::format(".tmp-{}", ::getpid());
-  {
-    std::ofstream stream(temporary, std::ios::binary | std::ios::trunc);
-    if (!stream) fail("cannot create", temporary);
-    stream.write(content.data(), static_cast<std::streamsize>(content.size()));
-    stream.flush();
-    if (!stream) fail("cannot write", temporary);
+  write_file_atomically(target, content, temporary);
+}
+
+void write_file_atomically(const std::filesystem::path& target, std::string_view content,
+                           const std::filesystem::path& temporary) {
+  try {
+    {
+      std::ofstream stream(temporary, std::ios::binary | std::ios::trunc);
+      if (!stream) fail("cannot create", temporary);
+      stream.write(content.data(), static_cast<std::streamsize>(content.size()));
+      stream.flush();
+      if (!stream) fail("cannot write", temporary);
+    }
+    fsync_path(temporary);
+    rename_durably(temporary, target);
+  } catch (...) {
+    std::error_code ignored; // nothing half-written stays behind
+    std::filesystem::remove(temporary, ignored);
+    throw;
   }
-  fsync_path(temporary);
-  rename_durably(temporary, target);
 }
 
 } // namespace sluice::snapshot

@@ -1,11 +1,16 @@
-// The registry's on-disk protocol: temp file, fsync, rename, fsync directory, then move CURRENT.
+// The registry's on-disk protocol: claim a number with link(), write and verify the snapshot
+// under a temporary name, link it into place, then move CURRENT and record the move.
 #include "sluice/snapshot/registry.hpp"
 
-#include "sluice/snapshot/atomic_file.hpp"
+#include "registry_files.hpp"
+#include "registry_history.hpp"
+
 #include "sluice/error.hpp"
+#include "sluice/registry_name.hpp"
+#include "sluice/snapshot/atomic_file.hpp"
+#include "sluice/snapshot/snapshot_checksum.hpp"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -13,46 +18,30 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace sluice::snapshot {
 namespace {
 
-constexpr const char* current_file = "CURRENT";
+using namespace registry_files;
 
-std::optional<std::int64_t> parse_version(const std::string& file_name) {
-  if (file_name.size() < 5 || file_name.front() != 'v' || !file_name.ends_with(".h5")) {
-    return std::nullopt;
+// True when `inner`, with symbolic links followed, is `outer` or lies below it.
+bool is_inside(const std::filesystem::path& outer, const std::filesystem::path& inner) {
+  const std::filesystem::path base = std::filesystem::weakly_canonical(std::filesystem::absolute(outer));
+  const std::filesystem::path target = std::filesystem::weakly_canonical(std::filesystem::absolute(inner));
+  auto t = target.begin();
+  for (auto b = base.begin(); b != base.end(); ++b, ++t) {
+    if (b->empty()) continue; // a trailing separator
+    if (t == target.end() || *b != *t) return false;
   }
-  std::string_view digits(file_name.data() + 1, file_name.size() - 4);
-  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return std::nullopt;
-  std::int64_t version = 0;
-  std::from_chars(digits.data(), digits.data() + digits.size(), version);
-  return version;
+  return true;
 }
 
-// An exclusive advisory lock on the model directory for the duration of a publish.
-class DirectoryLock {
-public:
-  explicit DirectoryLock(const std::filesystem::path& directory) {
-    std::filesystem::path lock_path = directory / ".lock";
-    fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0 || ::flock(fd_, LOCK_EX) != 0) {
-      throw Error(fmt::format("cannot lock {}: {}", lock_path, std::strerror(errno)));
-    }
-  }
-  ~DirectoryLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  DirectoryLock(const DirectoryLock&) = delete;
-  DirectoryLock& operator=(const DirectoryLock&) = delete;
-
-private:
-  int fd_ = -1;
-};
+// Removes the file if it exists; the claim and temporaries of a publish that did not finish.
+void remove_quietly(const std::filesystem::path& path) {
+  std::error_code ignored;
+  std::filesystem::remove(path, ignored);
+}
 
 } // namespace
 
@@ -70,15 +59,19 @@ std::filesystem::path SnapshotRegistry::report_path(const std::string& name,
   return model_directory(name) / fmt::format("v{:06d}.report.json", version);
 }
 
+std::filesystem::path SnapshotRegistry::history_path(const std::string& name) const {
+  return model_directory(name) / history_file;
+}
+
 std::vector<std::string> SnapshotRegistry::model_names() const {
   std::vector<std::string> names;
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(root_, error)) {
-    if (entry.is_directory() && entry.path().filename().string().front() != '.') {
-      names.push_back(entry.path().filename().string());
-    }
+    const std::string name = entry.path().filename().string();
+    // Only what a model name can be: nothing hidden, nothing a reference could not name.
+    if (entry.is_directory() && !registry_name_problem(name)) names.push_back(name);
   }
-  if (error) throw Error(fmt::format("cannot list registry {}: {}", root_, error.message()));
+  if (error) throw IoError(fmt::format("cannot list registry {}: {}", root_, error.message()));
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -86,8 +79,8 @@ std::vector<std::string> SnapshotRegistry::model_names() const {
 std::vector<std::int64_t> SnapshotRegistry::versions(const std::string& name) const {
   std::vector<std::int64_t> found;
   std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(model_directory(name), error)) {
-    // Only complete snapshots have the final name; temporaries end in .tmp-PID.
+  for (const auto& entry : std::filesystem::directory_iterator(checked_model_directory(name), error)) {
+    // Only complete snapshots have the final name; temporaries end in .tmp-*.
     if (auto version = parse_version(entry.path().filename().string())) found.push_back(*version);
   }
   std::sort(found.begin(), found.end());
@@ -95,53 +88,110 @@ std::vector<std::int64_t> SnapshotRegistry::versions(const std::string& name) co
 }
 
 std::optional<std::int64_t> SnapshotRegistry::current_version(const std::string& name) const {
-  std::ifstream stream(model_directory(name) / current_file);
-  if (!stream) return std::nullopt;
-  std::string line;
-  std::getline(stream, line);
-  auto version = parse_version(line);
-  if (!version) {
-    throw DataError(fmt::format("registry {}: {}/{} does not name a snapshot ('{}')", root_, name,
-                                current_file, line));
+  return read_pointer(checked_model_directory(name) / current_file, root_);
+}
+
+std::optional<std::int64_t> SnapshotRegistry::alias_version(const std::string& name,
+                                                            const std::string& alias) const {
+  check_registry_name(alias, "alias");
+  return read_pointer(checked_model_directory(name) / aliases_directory / alias, root_);
+}
+
+std::map<std::string, std::int64_t> SnapshotRegistry::aliases(const std::string& name) const {
+  std::map<std::string, std::int64_t> found;
+  const std::filesystem::path directory = checked_model_directory(name) / aliases_directory;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
+    const std::string alias = entry.path().filename().string();
+    if (registry_name_problem(alias)) continue; // temporaries start with '.'
+    if (auto version = read_pointer(entry.path(), root_)) found.emplace(alias, *version);
   }
-  return version;
+  return found;
+}
+
+std::vector<HistoryEntry> SnapshotRegistry::history(const std::string& name) const {
+  return registry_history::read(checked_model_directory(name) / history_file);
+}
+
+void SnapshotRegistry::check_inside(const std::filesystem::path& path, std::string_view what) const {
+  if (!is_inside(root_, path)) {
+    throw DataError(fmt::format("registry {}: {} {} leads outside the registry (to {}); refusing it",
+                                root_, what, path, std::filesystem::weakly_canonical(path)));
+  }
+}
+
+std::filesystem::path SnapshotRegistry::checked_model_directory(const std::string& name) const {
+  check_registry_name(name, "model name");
+  std::error_code error;
+  if (std::filesystem::exists(root_, error) && !std::filesystem::is_directory(root_, error)) {
+    throw ConfigError(fmt::format("registry {} is not a directory", root_));
+  }
+  const std::filesystem::path directory = model_directory(name);
+  check_inside(directory, "model directory");
+  return directory;
 }
 
 std::int64_t SnapshotRegistry::publish(
     const std::string& name,
     const std::function<void(const std::filesystem::path&, std::int64_t)>& write_snapshot,
     const std::function<std::string(std::int64_t)>& report_json) {
-  std::filesystem::path directory = model_directory(name);
+  const std::filesystem::path directory = checked_model_directory(name);
   std::error_code error;
   std::filesystem::create_directories(directory, error);
-  if (error) throw Error(fmt::format("cannot create {}: {}", directory, error.message()));
-  DirectoryLock lock(directory);
-  remove_stale_temporaries(name); // every writer of such files held this lock: theirs are dead
-  std::vector<std::int64_t> existing = versions(name);
-  const std::int64_t version = existing.empty() ? 1 : existing.back() + 1;
-  std::filesystem::path final_path = snapshot_path(name, version);
-  std::filesystem::path temporary = final_path;
-  temporary += fmt::format(".tmp-{}", ::getpid());
-  try {
-    write_snapshot(temporary, version);
-    fsync_path(temporary);
-    write_file_atomically(report_path(name, version), report_json(version));
-    rename_durably(temporary, final_path);
-  } catch (...) {
-    std::filesystem::remove(temporary, error);
-    throw;
+  if (error) throw IoError(fmt::format("cannot create {}: {}", directory, error.message()));
+  ModelLock lock(directory, options_.use_lock);
+  if (lock.is_held()) remove_stale_temporaries(name); // every writer of those held this lock
+  std::int64_t version = 0;
+  // The claim makes the number ours; linking the report and then the snapshot, each only if
+  // absent, keeps it ours even if a claim was lost (a lock-less peer removing "stale" claims).
+  for (bool is_published = false; !is_published;) {
+    version = claim_next_version(directory);
+    const std::filesystem::path claim = directory / claim_name(version);
+    const std::filesystem::path final_path = snapshot_path(name, version);
+    const std::filesystem::path final_report = report_path(name, version);
+    std::filesystem::path temporary = final_path;
+    temporary += temporary_suffix();
+    std::filesystem::path temporary_report = final_report;
+    temporary_report += temporary_suffix();
+    try {
+      write_snapshot(temporary, version);
+      fsync_path(temporary);
+      verify_snapshot_file(temporary); // CURRENT only ever names a verified snapshot
+      write_file_atomically(temporary_report, report_json(version),
+                            std::filesystem::path(temporary_report) += ".part");
+      if (link_no_replace(temporary_report, final_report)) {
+        if (link_no_replace(temporary, final_path)) {
+          is_published = true;
+        } else {
+          remove_quietly(final_report); // ours: nobody else links a report it did not claim
+        }
+      }
+      remove_quietly(temporary);
+      remove_quietly(temporary_report);
+      fsync_directory(directory);
+      remove_quietly(claim);
+    } catch (...) {
+      remove_quietly(temporary);
+      remove_quietly(temporary_report);
+      remove_quietly(claim);
+      throw;
+    }
   }
-  // Last step: the new version becomes visible to readers of CURRENT.
-  write_file_atomically(directory / current_file, file_name(version) + "\n");
+  // Last step: the new version becomes visible to readers of CURRENT, unless a newer one
+  // appeared meanwhile (its publisher moves CURRENT past this one).
+  const std::optional<std::int64_t> before = current_version(name);
+  const std::vector<std::int64_t> published = versions(name);
+  const bool is_newest = published.empty() || published.back() <= version;
+  if (is_newest) write_pointer(directory / current_file, current_file, version);
+  registry_history::append(history_path(name),
+                           registry_history::make_entry("publish", is_newest ? current_file : "",
+                                                        before, version, ""));
   return version;
 }
 
 void SnapshotRegistry::check_publishable(const std::string& name) const {
+  const std::filesystem::path directory = checked_model_directory(name);
   std::error_code error;
-  if (std::filesystem::exists(root_, error) && !std::filesystem::is_directory(root_, error)) {
-    throw ConfigError(fmt::format("registry {} exists and is not a directory", root_));
-  }
-  const std::filesystem::path directory = model_directory(name);
   std::filesystem::create_directories(directory, error);
   if (error) {
     throw IoError(fmt::format("registry {}: cannot create {}: {}", root_, directory, error.message()));
@@ -159,18 +209,25 @@ void SnapshotRegistry::check_publishable(const std::string& name) const {
 
 std::int64_t SnapshotRegistry::remove_stale_temporaries(const std::string& name) const {
   std::int64_t num_removed = 0;
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(model_directory(name), error)) {
-    const std::string file = entry.path().filename().string();
+  const std::filesystem::path directory = checked_model_directory(name);
+  auto remove_if = [&](const std::filesystem::path& folder, auto is_stale) {
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(folder, error)) {
+      if (!is_stale(entry.path().filename().string())) continue;
+      std::error_code removed;
+      if (std::filesystem::remove(entry.path(), removed)) ++num_removed;
+    }
+  };
+  remove_if(directory, [](const std::string& file) {
+    if (file.ends_with(".claim") && parse_numbered(file)) return true; // its publisher died
     const auto marker = file.rfind(".tmp-");
-    if (marker == std::string::npos) continue;
+    if (marker == std::string::npos) return false;
     const std::string target = file.substr(0, marker);
-    const bool is_publish_file = target == current_file || parse_version(target).has_value() ||
-                                 (target.starts_with("v") && target.ends_with(".report.json"));
-    if (!is_publish_file) continue; // e.g. a checkpoint's temporary, written without the lock
-    std::error_code removed;
-    if (std::filesystem::remove(entry.path(), removed)) ++num_removed;
-  }
+    // Not e.g. a checkpoint's temporary, written without the lock.
+    return target == current_file || parse_numbered(target).has_value();
+  });
+  remove_if(directory / aliases_directory,
+            [](const std::string& file) { return file.starts_with(".") && file.find(".tmp-") != std::string::npos; });
   return num_removed;
 }
 

@@ -12,6 +12,9 @@ void fsync_path(const std::filesystem::path& path);
 void fsync_directory(const std::filesystem::path& directory);
 /// Atomically replaces target with content: readers see the old or the new file, never a mix.
 void write_file_atomically(const std::filesystem::path& target, std::string_view content);
+/// As above, through the given temporary (same directory as target) instead of target.tmp-PID.
+void write_file_atomically(const std::filesystem::path& target, std::string_view content,
+                           const std::filesystem::path& temporary);
 /// Renames from to to (same directory) and makes the rename durable.
 void rename_durably(const std::filesystem::path& from, const std::filesystem::path& to);
 

@@ -7,8 +7,6 @@
 
 #include <fmt/format.h>
 
-#include <atomic>
-#include <csignal>
 
 namespace sluice::app {
 namespace {
@@ -19,21 +17,6 @@ struct RunArguments {
   bool is_dry_run = false;
 };
 
-// Every rank reads the job file; they agree on failure so a bad file is reported once.
-// Set by SIGUSR1/SIGTERM (Slurm's --signal and scancel): the run stops at a partition boundary.
-std::atomic<bool> stop_requested{false};
-
-extern "C" void on_stop_signal(int) { stop_requested.store(true); }
-
-void install_stop_handlers() {
-  struct sigaction action {};
-  action.sa_handler = on_stop_signal;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;
-  sigaction(SIGUSR1, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-}
-
 std::string format_metrics(const model::Metrics& metrics) {
   std::string text;
   for (const auto& [name, value] : metrics) {
@@ -42,27 +25,13 @@ std::string format_metrics(const model::Metrics& metrics) {
   return text;
 }
 
-job::JobSpec load_job_everywhere(const mpi::Communicator& comm, const std::string& file) {
-  std::optional<schedule::LocalFailure> failure;
-  job::JobSpec job;
-  try {
-    job = job::load_job(file);
-  } catch (const Error& error) {
-    failure = schedule::LocalFailure::of(0, error);
-  }
-  schedule::raise_if_any_failed(comm, failure);
-  return job;
-}
-
 int run(const mpi::Communicator& comm, const RunArguments& arguments) {
   job::JobSpec job = load_job_everywhere(comm, arguments.job_file);
-  stop_requested.store(false);
-  install_stop_handlers();
   coordinator::RunResult result = coordinator::run_job(
       comm, job,
       {.threads = arguments.threads,
        .is_publishing = !arguments.is_dry_run,
-       .stop_requested = &stop_requested});
+       .stop_requested = &install_stop_handlers()});
   if (comm.is_root()) {
     const double rate = result.seconds > 0 ? static_cast<double>(result.num_rows) / result.seconds : 0;
     if (arguments.is_dry_run) {

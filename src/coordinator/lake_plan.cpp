@@ -3,6 +3,7 @@
 
 #include "checkpoint.hpp"
 
+#include "sluice/hdf5/file.hpp"
 #include "sluice/lake/catalog.hpp"
 #include "sluice/lake/hive.hpp"
 #include "sluice/schedule/collective.hpp"
@@ -59,7 +60,7 @@ Plan make_plan(const mpi::Communicator& comm, const job::JobSpec& job,
   Plan plan;
   std::vector<std::int64_t> packed;
   on_root(comm, [&] {
-    plan.resumed = load_checkpoint(job, partitions);
+    if (job.has_model) plan.resumed = load_checkpoint(job, partitions); // a run's own checkpoint
     if (!plan.resumed.empty()) {
       spdlog::info("resuming: {} of {} partitions already done in {}", plan.resumed.size(),
                    partitions.size(), checkpoint_path(job).string());
@@ -88,9 +89,27 @@ Plan make_plan(const mpi::Communicator& comm, const job::JobSpec& job,
   return plan;
 }
 
+void check_pipeline_columns(const mpi::Communicator& comm, const job::JobSpec& job,
+                            const std::vector<lake::PartitionInfo>& partitions,
+                            const transform::Pipeline& pipeline) {
+  on_root(comm, [&] {
+    if (partitions.empty()) return;
+    std::vector<std::string> columns;
+    try {
+      hdf5::File file = hdf5::File::open_read(partitions.front().path);
+      hdf5::GroupHandle group = hdf5::open_group(file.id(), job.lake.group);
+      columns = hdf5::member_names(group.get());
+    } catch (const std::exception&) {
+      return; // the reader reports this file, under the job's bad-partition policy
+    }
+    pipeline.check_columns(columns, partitions.front().path.string(),
+                           job.lake.on_bad_partition == job::BadPartitionPolicy::error);
+  });
+}
+
 PassPlan plan_pass(const Plan& plan, const std::vector<lake::PartitionInfo>& partitions,
                    bool is_first_pass) {
-  PassPlan pass{plan.owner, plan.rows};
+  PassPlan pass{plan.owner, plan.rows, is_first_pass};
   if (!is_first_pass) return pass;
   for (std::size_t i = 0; i < partitions.size(); ++i) {
     if (plan.is_resumed[i]) pass.reader[i] = -1;

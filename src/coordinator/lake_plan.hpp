@@ -7,6 +7,7 @@
 #include "sluice/lake/partition_info.hpp"
 #include "sluice/mpi/communicator.hpp"
 #include "sluice/snapshot/snapshot.hpp"
+#include "sluice/transform/pipeline.hpp"
 
 #include <map>
 #include <vector>
@@ -43,6 +44,7 @@ void complete_plan(const mpi::Communicator& comm,
 struct PassPlan {
   std::vector<int> reader;
   std::vector<std::int64_t> weight;
+  bool is_first = false; ///< the first pass: where bad partitions may be skipped
 };
 
 /// The first pass leaves out resumed partitions (their partials come from the checkpoint) and,
@@ -50,6 +52,14 @@ struct PassPlan {
 /// every partition that was not skipped and weigh it by its rows.
 PassPlan plan_pass(const Plan& plan, const std::vector<lake::PartitionInfo>& partitions,
                    bool is_first_pass);
+
+/// Collective: rank 0 opens the first partition's group (its member list only, no data) and
+/// checks the pipeline against it: no derived column shadows a column of the lake and, unless bad
+/// partitions are skipped, every raw input exists. A file that cannot be opened is left to the
+/// reader (and the bad-partition policy).
+void check_pipeline_columns(const mpi::Communicator& comm, const job::JobSpec& job,
+                            const std::vector<lake::PartitionInfo>& partitions,
+                            const transform::Pipeline& pipeline);
 
 /// Runs fn on the root only; a failure there becomes the same AgreedError on every rank.
 void on_root(const mpi::Communicator& comm, const std::function<void()>& fn);

@@ -99,7 +99,7 @@ void read_and_accumulate_overlapped(lake::PartitionReader& reader,
         }
       }
       const double* current = block_at(row);
-      const std::int64_t num_tiles = accumulator.begin_block(count);
+      const std::int64_t num_tiles = accumulator.prepare_block(current, ld, count);
 #pragma omp taskloop grainsize(1) shared(accumulator) firstprivate(current, count)
       for (std::int64_t t = 0; t < num_tiles; ++t) {
         accumulator.compute_tile(t, current, ld, count);
@@ -134,8 +134,12 @@ PartitionOutcome process_partition(const PartitionTask& task, std::vector<double
   if (cache != nullptr && cache->is_refused) cache = nullptr;
   model::AccumulatorOptions options = task.accumulator;
   options.is_known_usable = cache != nullptr && cache->is_filled() && cache->is_all_usable;
-  auto accumulator = task.trainer->make_accumulator(
-      {.index = task.index, .path_hash = partition.path_hash}, options);
+  const std::string path = partition.path.string();
+  auto accumulator = task.trainer->make_accumulator({.index = task.index,
+                                                     .path_hash = partition.path_hash,
+                                                     .hive_keys = &partition.keys,
+                                                     .path = path},
+                                                    options);
   if (cache != nullptr && cache->is_filled()) {
     const std::int64_t block_rows =
         std::min(task.job->lake.block_rows, std::max<std::int64_t>(cache->rows, 1));
@@ -145,7 +149,9 @@ PartitionOutcome process_partition(const PartitionTask& task, std::vector<double
     outcome.bytes = 0;
   } else {
     const std::vector<std::string>& columns = task.trainer->columns();
-    lake::PartitionReader reader(partition.path, task.job->lake.group, columns);
+    lake::PartitionReader reader(partition.path, task.job->lake.group, columns,
+                                 {.max_column_bytes = task.job->lake.max_column_bytes,
+                                  .max_chunk_bytes = task.job->lake.max_chunk_bytes});
     const auto k = static_cast<std::int64_t>(columns.size());
     const std::int64_t block_rows =
         std::min(task.job->lake.block_rows, std::max<std::int64_t>(reader.num_rows(), 1));

@@ -44,6 +44,7 @@ struct PartitionTask {
   /// Asked before every block after the first (with the number of blocks done): true abandons
   /// the partition with PartitionInterrupted, so a stop request is honoured within a block.
   std::function<bool(std::int64_t)> should_stop;
+  bool may_skip = true; ///< the bad-partition policy may skip it (first pass only)
 };
 
 /// A partition abandoned part-way because a stop was requested: it has no outcome and is read

@@ -42,7 +42,9 @@ bool stop_before_next(const RunOptions& options, std::int64_t num_started) {
 Attempt attempt_partition(const mpi::Communicator& comm, const PartitionTask& task,
                           std::vector<double>& buffer) {
   const auto fail_or_skip = [&](const std::string& message, ErrorKind kind) -> Attempt {
-    if (task.job->lake.on_bad_partition != job::BadPartitionPolicy::skip) {
+    // Only a partition found bad when first read is skipped: one that fails in a later pass
+    // (after it shaped the fit so far) fails the job.
+    if (task.job->lake.on_bad_partition != job::BadPartitionPolicy::skip || !task.may_skip) {
       return {std::nullopt, LocalFailure{static_cast<std::int64_t>(task.index),
                                          fmt::format("{} [rank {}]", message, comm.rank()), kind}};
     }
@@ -169,7 +171,8 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                      .accumulator = accumulator,
                      .cache = cache.is_enabled ? &cache : nullptr,
                      .work = pass.weight[i],
-                     .should_stop = should_stop});
+                     .should_stop = should_stop,
+                     .may_skip = pass.is_first});
   }
   const auto take = [&](Attempt& attempt) {
     if (attempt.failure) {

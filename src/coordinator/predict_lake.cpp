@@ -1,9 +1,10 @@
 // Batch scoring: stream each partition's features through the model into a prediction file.
 #include "sluice/coordinator/predict_lake.hpp"
 
-#include "sluice/hdf5/dataset.hpp"
+#include "pipeline_stream.hpp"
+
+#include "sluice/hdf5/appendable_column.hpp"
 #include "sluice/hdf5/file.hpp"
-#include "sluice/lake/partition_reader.hpp"
 #include "sluice/schedule/collective.hpp"
 #include "sluice/snapshot/atomic_file.hpp"
 
@@ -15,42 +16,58 @@
 namespace sluice::coordinator {
 namespace {
 
+// The raw columns go through the snapshot's pipeline (the same runner as training), then the
+// model; only the rows the pipeline keeps are scored, with `_row` giving their raw row index.
 std::int64_t predict_partition(const snapshot::Snapshot& snapshot,
                                const lake::PartitionInfo& partition, const PredictOptions& options) {
   const model::FittedModel& fitted = *snapshot.model;
-  lake::PartitionReader reader(partition.path, options.group, fitted.features());
-  const auto d = static_cast<Eigen::Index>(fitted.features().size());
+  const transform::Pipeline& pipeline = *snapshot.pipeline;
+  std::vector<int> slots;
+  for (const std::string& name : fitted.features()) slots.push_back(pipeline.find_column(name));
   const std::vector<std::string> outputs = fitted.outputs();
   const auto num_outputs = static_cast<Eigen::Index>(outputs.size());
-  const std::int64_t block_rows =
-      std::min(options.block_rows, std::max<std::int64_t>(reader.num_rows(), 1));
-  Eigen::MatrixXd block(block_rows, d);
-  Eigen::MatrixXd scores(block_rows, num_outputs);
+  // A label that no step reads is not needed to score: lakes to score usually lack it.
+  const std::string unread =
+      !snapshot.label.empty() && !pipeline.is_read_by_steps(snapshot.label) ? snapshot.label : "";
 
   std::filesystem::path target = options.output / partition.relative_path;
   std::filesystem::create_directories(target.parent_path());
   std::filesystem::path temporary = target;
   temporary += fmt::format(".tmp-{}", ::getpid());
-  {
+  std::int64_t scored = 0;
+  try {
     hdf5::File file = hdf5::File::create(temporary);
-    std::vector<hdf5::ColumnWriter> writers;
+    std::vector<hdf5::AppendableColumn> writers;
     for (const std::string& name : outputs) {
-      writers.push_back(hdf5::ColumnWriter::create(file.id(), name, reader.num_rows()));
+      writers.push_back(hdf5::AppendableColumn::create_float64(file.id(), name, options.block_rows, 0));
     }
-    for (std::int64_t row = 0; row < reader.num_rows(); row += block_rows) {
-      const std::int64_t count = std::min(block_rows, reader.num_rows() - row);
-      reader.read_block(row, count, block.data(), block_rows);
-      fitted.score(block.data(), block_rows, count, scores.data(), block_rows);
-      for (Eigen::Index c = 0; c < num_outputs; ++c) {
-        writers[static_cast<std::size_t>(c)].write(
-            row, std::span<const double>(scores.col(c).data(), static_cast<std::size_t>(count)));
-      }
-    }
+    hdf5::AppendableColumn rows = hdf5::AppendableColumn::create_int64(file.id(), "_row", options.block_rows, 0);
+    Eigen::MatrixXd features;
+    Eigen::MatrixXd scores;
+    scored = stream_partition(partition, options.group, pipeline, options.block_rows, unread,
+                              [&](const transform::PipelineRunner& runner) {
+                                const std::int64_t n = runner.rows();
+                                features.resize(n, static_cast<Eigen::Index>(slots.size()));
+                                scores.resize(n, num_outputs);
+                                runner.gather(slots, features.data(), n);
+                                fitted.score(features.data(), n, n, scores.data(), n);
+                                for (Eigen::Index c = 0; c < num_outputs; ++c) {
+                                  writers[static_cast<std::size_t>(c)].append(std::span<const double>(
+                                      scores.col(c).data(), static_cast<std::size_t>(n)));
+                                }
+                                rows.append(std::span<const std::int64_t>(runner.row_index(),
+                                                                          static_cast<std::size_t>(n)));
+                              })
+                 .rows_out;
     file.close();
+    snapshot::fsync_path(temporary);
+    snapshot::rename_durably(temporary, target);
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+    throw;
   }
-  snapshot::fsync_path(temporary);
-  snapshot::rename_durably(temporary, target);
-  return reader.num_rows();
+  return scored;
 }
 
 } // namespace

@@ -63,10 +63,13 @@ snapshot::Snapshot build_snapshot(const PublishInput& in) {
   s.model_kind = std::string(s.model->kind());
   s.feature_names = s.model->features();
   s.label = job.model.label;
-  Json pipeline = {{"version", 1},
+  s.pipeline = std::make_shared<const transform::Pipeline>(in.pipeline);
+  Json steps = Json::array();
+  for (const transform::Step& step : in.pipeline.steps()) steps.push_back(step.label());
+  Json pipeline = {{"version", 2},
                    {"group", job.lake.group},
-                   {"stages", Json::array({{{"stage", "select"}, {"columns", s.feature_names}},
-                                           {{"stage", "cast"}, {"dtype", "float64"}}})},
+                   {"raw_columns", in.pipeline.raw_inputs()},
+                   {"steps", steps},
                    {"on_nonfinite", job.lake.on_nonfinite == job::NonFiniteAction::error
                                         ? "error"
                                         : "drop_rows"}};

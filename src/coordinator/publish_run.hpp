@@ -6,6 +6,7 @@
 
 #include "sluice/job/job_spec.hpp"
 #include "sluice/model/trainer.hpp"
+#include "sluice/transform/pipeline.hpp"
 
 #include <filesystem>
 
@@ -19,6 +20,7 @@ struct PublishInput {
   const Plan& plan;
   const std::map<std::size_t, PartitionOutcome>& outcomes;
   const model::Trainer& trainer;
+  const transform::Pipeline& pipeline; ///< fitted
   const std::vector<PassRecord>& passes;
   const nlohmann::json& rank_stages;
   const nlohmann::json& rank_cache;

@@ -9,11 +9,13 @@
 #include "publish_run.hpp"
 #include "run_report.hpp"
 
+#include "sluice/lake/hive.hpp"
 #include "sluice/model/model_kinds.hpp"
 #include "sluice/mpi/error.hpp"
 #include "sluice/schedule/collective.hpp"
 #include "sluice/schedule/tree_reduce.hpp"
 #include "sluice/snapshot/registry.hpp"
+#include "sluice/transform/pipeline_trainer.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -37,6 +39,40 @@ std::unique_ptr<model::Trainer> make_trainer_everywhere(const mpi::Communicator&
   std::unique_ptr<model::Trainer> trainer;
   try {
     trainer = model::make_trainer(job.model);
+  } catch (const std::exception& error) {
+    failure = schedule::LocalFailure::of(0, error);
+  }
+  schedule::raise_if_any_failed(comm, failure);
+  return trainer;
+}
+
+// The job's pipeline, compiled against the Hive keys of the selected partitions (no file is
+// read): every rank compiles the same text, so every rank reaches the same verdict.
+transform::Pipeline compile_pipeline_everywhere(const mpi::Communicator& comm, const job::JobSpec& job,
+                                                const std::vector<lake::PartitionInfo>& partitions) {
+  std::optional<schedule::LocalFailure> failure;
+  transform::Pipeline pipeline;
+  try {
+    std::vector<std::map<std::string, std::string>> keys;
+    for (const lake::PartitionInfo& partition : partitions) keys.push_back(partition.keys);
+    pipeline = transform::Pipeline::compile(job.transforms, job.split, lake::key_values(keys),
+                                            job.columns());
+  } catch (const std::exception& error) {
+    failure = schedule::LocalFailure::of(0, error);
+  }
+  schedule::raise_if_any_failed(comm, failure);
+  return pipeline;
+}
+
+// A job with a pipeline trains through it; without one the model reads the raw columns itself.
+std::unique_ptr<model::Trainer> make_job_trainer(const mpi::Communicator& comm, const job::JobSpec& job,
+                                                 const transform::Pipeline& pipeline,
+                                                 std::unique_ptr<model::Trainer> plain) {
+  if (pipeline.is_empty()) return plain;
+  std::optional<schedule::LocalFailure> failure;
+  std::unique_ptr<model::Trainer> trainer;
+  try {
+    trainer = std::make_unique<transform::PipelineTrainer>(pipeline, job.model);
   } catch (const std::exception& error) {
     failure = schedule::LocalFailure::of(0, error);
   }
@@ -80,7 +116,7 @@ std::map<std::size_t, PartitionOutcome> gather_outcomes(const mpi::Communicator&
 }
 
 void check_nonfinite(const mpi::Communicator& comm, const job::JobSpec& job,
-                     const std::vector<std::string>& columns,
+                     const model::Trainer& trainer,
                      const std::vector<lake::PartitionInfo>& partitions,
                      const std::map<std::size_t, PartitionOutcome>& outcomes) {
   on_root(comm, [&] {
@@ -94,9 +130,9 @@ void check_nonfinite(const mpi::Communicator& comm, const job::JobSpec& job,
     if (first == nullptr) return;
     throw DataError(fmt::format(
         "found {} NaN/Inf values (or beyond ±1e100) in the job's columns; the first in partition "
-        "{}, column '{}', row {} (set lake.on_nonfinite = \"drop_rows\" to drop such rows)",
+        "{}, column {}, row {} (set lake.on_nonfinite = \"drop_rows\" to drop such rows)",
         total, partitions[first->index].path.string(),
-        columns[static_cast<std::size_t>(first->nonfinite.first_column)],
+        trainer.report_column(first->nonfinite.first_column),
         first->nonfinite.first_row));
   });
 }
@@ -159,8 +195,8 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
   mpi::Communicator comm = parent.dup();
   StageTimer timer(comm);
   const int threads = threads_per_rank(job, options);
+  if (!job.has_model) throw ConfigError(fmt::format("{}: the job has no [model] table to train", job.source));
   std::unique_ptr<model::Trainer> trainer = make_trainer_everywhere(comm, job);
-  const std::vector<std::string> columns = trainer->columns();
   if (options.is_publishing) {
     // A registry that cannot take the snapshot is found now, not after the whole fit.
     on_root(comm, [&] {
@@ -169,6 +205,10 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
   }
 
   std::vector<lake::PartitionInfo> partitions = discover(comm, job);
+  const transform::Pipeline pipeline = compile_pipeline_everywhere(comm, job, partitions);
+  if (!pipeline.is_empty()) check_pipeline_columns(comm, job, partitions, pipeline);
+  trainer = make_job_trainer(comm, job, pipeline, std::move(trainer));
+  const std::vector<std::string> columns = trainer->columns();
   timer.end_stage("discover");
   Plan plan = make_plan(comm, job, partitions);
   timer.end_stage("plan");
@@ -194,7 +234,7 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
     timer.end_stage(is_first ? "read_fit" : fmt::format("pass_{}", pass));
     if (is_first) {
       outcomes = gather_outcomes(comm, work, plan);
-      check_nonfinite(comm, job, columns, partitions, outcomes);
+      check_nonfinite(comm, job, *trainer, partitions, outcomes);
       complete_plan(comm, outcomes, plan);
       for (const PartitionOutcome& outcome : work.outcomes) {
         if (outcome.skipped_reason.empty()) first_partials[outcome.index] = outcome.partial;
@@ -243,11 +283,14 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
   timer.end_stage("solve");
   nlohmann::json rank_stages = timer.gather(comm);
   nlohmann::json rank_cache = nlohmann::json::array();
-  for (const std::string& text : comm.gather(cache.describe().dump())) {
+  for (const std::string& text : comm.gather(describe_rank(cache, threads).dump())) {
     rank_cache.push_back(nlohmann::json::parse(text));
   }
   cache.columns.clear();
 
+  const auto* pipeline_trainer = dynamic_cast<const transform::PipelineTrainer*>(trainer.get());
+  const transform::Pipeline& fitted_pipeline =
+      pipeline_trainer != nullptr ? pipeline_trainer->pipeline() : pipeline;
   RunResult result;
   result.model = trainer->model();
   result.num_passes = static_cast<int>(passes.size());
@@ -260,6 +303,7 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
                        .plan = plan,
                        .outcomes = outcomes,
                        .trainer = *trainer,
+                       .pipeline = fitted_pipeline,
                        .passes = passes,
                        .rank_stages = rank_stages,
                        .rank_cache = rank_cache,

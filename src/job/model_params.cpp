@@ -25,8 +25,8 @@ std::string describe(const nlohmann::json& value) {
 
 } // namespace
 
-ModelParams::ModelParams(nlohmann::json table, std::string source)
-    : table_(std::move(table)), source_(std::move(source)) {}
+ModelParams::ModelParams(nlohmann::json table, std::string source, std::string prefix)
+    : table_(std::move(table)), source_(std::move(source)), prefix_(std::move(prefix)) {}
 
 bool ModelParams::is_array(std::string_view key) const {
   auto found = table_.find(std::string(key));
@@ -40,7 +40,7 @@ const nlohmann::json* ModelParams::find(std::string_view key) {
 }
 
 void ModelParams::fail(std::string_view key, std::string_view problem) const {
-  throw ConfigError(fmt::format("{}: 'model.{}' {}", source_, key, problem));
+  throw ConfigError(fmt::format("{}: '{}{}' {}", source_, prefix_, key, problem));
 }
 
 std::optional<double> ModelParams::number(std::string_view key) {
@@ -89,10 +89,25 @@ std::optional<std::vector<double>> ModelParams::numbers(std::string_view key) {
   return numbers;
 }
 
+std::optional<std::vector<std::string>> ModelParams::strings(std::string_view key) {
+  const nlohmann::json* value = find(key);
+  if (value == nullptr) return std::nullopt;
+  if (value->is_string()) return std::vector<std::string>{value->get<std::string>()};
+  if (!value->is_array()) {
+    fail(key, fmt::format("must be a string or an array of strings, got {}", describe(*value)));
+  }
+  std::vector<std::string> values;
+  for (const nlohmann::json& element : *value) {
+    if (!element.is_string()) fail(key, fmt::format("must hold only strings, found {}", describe(element)));
+    values.push_back(element.get<std::string>());
+  }
+  return values;
+}
+
 void ModelParams::refuse_unknown_keys() const {
   for (const auto& [key, value] : table_.items()) {
     if (!seen_.contains(key)) {
-      throw ConfigError(fmt::format("{}: unknown key 'model.{}'", source_, key));
+      throw ConfigError(fmt::format("{}: unknown key '{}{}'", source_, prefix_, key));
     }
   }
 }

@@ -2,6 +2,7 @@
 #include "sluice/lake/hive.hpp"
 
 #include <algorithm>
+#include <set>
 
 namespace sluice::lake {
 
@@ -30,6 +31,17 @@ bool is_selected(const std::map<std::string, std::string>& keys, const KeySelect
     return found != keys.end() &&
            std::find(entry.second.begin(), entry.second.end(), found->second) != entry.second.end();
   });
+}
+
+std::map<std::string, std::vector<std::string>> key_values(
+    const std::vector<std::map<std::string, std::string>>& partition_keys) {
+  std::map<std::string, std::set<std::string>> distinct;
+  for (const auto& keys : partition_keys) {
+    for (const auto& [key, value] : keys) distinct[key].insert(value);
+  }
+  std::map<std::string, std::vector<std::string>> values;
+  for (const auto& [key, set] : distinct) values[key].assign(set.begin(), set.end());
+  return values;
 }
 
 } // namespace sluice::lake

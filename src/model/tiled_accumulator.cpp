@@ -7,7 +7,7 @@ namespace sluice::model {
 
 void PartialAccumulator::add_block(const double* data, std::int64_t leading_dimension,
                                    std::int64_t rows, int num_threads) {
-  const std::int64_t num_tiles = begin_block(rows);
+  const std::int64_t num_tiles = prepare_block(data, leading_dimension, rows);
 #pragma omp parallel for schedule(static) num_threads(num_threads) if (num_threads > 1)
   for (std::int64_t t = 0; t < num_tiles; ++t) compute_tile(t, data, leading_dimension, rows);
   end_block(rows);

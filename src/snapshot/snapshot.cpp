@@ -9,6 +9,8 @@
 #include "sluice/hdf5/error.hpp"
 #include "sluice/hdf5/file.hpp"
 #include "sluice/model/model_kinds.hpp"
+#include "sluice/snapshot/snapshot_checksum.hpp"
+#include "sluice/transform/pipeline_runner.hpp"
 
 #include <fmt/format.h>
 #include <fmt/std.h>
@@ -123,7 +125,7 @@ void write_statistics(hid_t file, const model::SufficientStats& stats) {
 } // namespace
 
 void write_snapshot(const std::filesystem::path& file_path, const Snapshot& s) {
-  hdf5::File file = hdf5::File::create(file_path);
+  hdf5::File file = create_snapshot_file(file_path); // checksum header reserved, sealed below
   hdf5::write_attribute(file.id(), "format_version", format_version);
   hdf5::write_attribute(file.id(), "producer", "sluice");
   hdf5::write_attribute(file.id(), "model_name", s.model_name);
@@ -132,6 +134,15 @@ void write_snapshot(const std::filesystem::path& file_path, const Snapshot& s) {
   {
     hdf5::GroupHandle pipeline = hdf5::create_group(file.id(), "pipeline");
     hdf5::write_attribute(pipeline.get(), "spec", s.pipeline_json);
+    // Without a pipeline the model reads its raw columns: stored as the empty pipeline of them.
+    Hdf5ParameterWriter writer(pipeline.get());
+    if (s.pipeline) {
+      s.pipeline->save(writer);
+    } else {
+      std::vector<std::string> columns = s.feature_names;
+      if (!s.label.empty()) columns.push_back(s.label);
+      transform::Pipeline::compile({}, std::nullopt, {}, columns).save(writer);
+    }
   }
   write_metrics(file.id(), s);
   write_history(file.id(), s.history);
@@ -139,16 +150,18 @@ void write_snapshot(const std::filesystem::path& file_path, const Snapshot& s) {
   if (s.statistics.num_columns() > 0) write_statistics(file.id(), s.statistics);
   file.flush();
   file.close();
+  seal_snapshot_file(file_path);
 }
 
 Snapshot read_snapshot(const std::filesystem::path& file_path) {
+  verify_snapshot_for_reading(file_path); // a torn, truncated or modified file never reaches HDF5
   try {
     hdf5::File file = hdf5::File::open_read(file_path);
     Snapshot s;
     std::int64_t version = hdf5::read_int64_attribute(file.id(), "format_version");
-    if (version != format_version) {
-      throw DataError(fmt::format("snapshot {} has format_version {}, this Sluice reads {}",
-                                  file_path, version, format_version));
+    if (version < oldest_format_version || version > format_version) {
+      throw DataError(fmt::format("snapshot {} has format_version {}, this Sluice reads {}..{}",
+                                  file_path, version, oldest_format_version, format_version));
     }
     s.model_name = hdf5::read_string_attribute(file.id(), "model_name");
     s.version = hdf5::read_int64_attribute(file.id(), "version");
@@ -160,6 +173,15 @@ Snapshot read_snapshot(const std::filesystem::path& file_path) {
                                        Hdf5ParameterReader(model.get(), file_path.string()));
     hdf5::GroupHandle pipeline = hdf5::open_group(file.id(), "pipeline");
     s.pipeline_json = hdf5::read_string_attribute(pipeline.get(), "spec");
+    if (version >= 3) {
+      s.pipeline = std::make_shared<const transform::Pipeline>(
+          transform::Pipeline::load(Hdf5ParameterReader(pipeline.get(), file_path.string())));
+    } else {
+      std::vector<std::string> columns = s.feature_names;
+      if (!s.label.empty()) columns.push_back(s.label);
+      s.pipeline = std::make_shared<const transform::Pipeline>(
+          transform::Pipeline::compile({}, std::nullopt, {}, columns));
+    }
     hdf5::GroupHandle metrics = hdf5::open_group(file.id(), "metrics");
     for (const std::string& name : hdf5::read_strings(metrics.get(), "names")) {
       s.metrics.emplace_back(name, hdf5::read_double_attribute(metrics.get(), name));
@@ -219,6 +241,70 @@ Eigen::MatrixXd score(const Snapshot& snapshot, const Eigen::Ref<const Eigen::Ma
   Eigen::MatrixXd out(rows.rows(), static_cast<Eigen::Index>(snapshot.model->outputs().size()));
   snapshot.model->score(rows.data(), rows.outerStride(), rows.rows(), out.data(), out.rows());
   return out;
+}
+
+namespace {
+
+// The pipeline's raw inputs a caller must supply: the label only when a step reads it.
+std::vector<std::string> supplied_raw_inputs(const Snapshot& snapshot) {
+  std::vector<std::string> names;
+  for (const std::string& name : snapshot.pipeline->raw_inputs()) {
+    if (name == snapshot.label && !snapshot.pipeline->is_read_by_steps(name)) continue;
+    names.push_back(name);
+  }
+  return names;
+}
+
+} // namespace
+
+std::vector<std::string> raw_columns(const Snapshot& snapshot) {
+  if (!snapshot.pipeline) return snapshot.feature_names;
+  std::vector<std::string> names = supplied_raw_inputs(snapshot);
+  for (const std::string& key : snapshot.pipeline->hive_key_columns()) names.push_back(key);
+  return names;
+}
+
+RawScores score_raw(const Snapshot& snapshot, const Eigen::Ref<const Eigen::MatrixXd>& raw) {
+  RawScores scores;
+  const Eigen::Index rows = raw.rows();
+  const auto num_outputs = static_cast<Eigen::Index>(snapshot.model->outputs().size());
+  if (!snapshot.pipeline || snapshot.pipeline->is_empty()) {
+    scores.outputs = score(snapshot, raw);
+    scores.kept.assign(static_cast<std::size_t>(rows), 1);
+    return scores;
+  }
+  const transform::Pipeline& pipeline = *snapshot.pipeline;
+  // The runner's block: every raw input (an unsupplied label as NaN), then the Hive keys.
+  const std::vector<std::string> inputs = pipeline.raw_inputs();
+  const std::vector<std::string> keys = pipeline.hive_key_columns();
+  Eigen::MatrixXd block(rows, static_cast<Eigen::Index>(inputs.size() + keys.size()));
+  Eigen::Index supplied = 0;
+  for (std::size_t c = 0; c < inputs.size(); ++c) {
+    if (inputs[c] == snapshot.label && !pipeline.is_read_by_steps(inputs[c])) {
+      block.col(static_cast<Eigen::Index>(c)).setConstant(std::numeric_limits<double>::quiet_NaN());
+    } else {
+      block.col(static_cast<Eigen::Index>(c)) = raw.col(supplied++);
+    }
+  }
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    block.col(static_cast<Eigen::Index>(inputs.size() + k)) = raw.col(supplied++);
+  }
+  transform::PipelineRunner runner(pipeline, transform::fully_fitted, transform::RowSet::all);
+  const std::int64_t kept = runner.apply(block.data(), rows, rows, {});
+  std::vector<int> slots;
+  for (const std::string& name : snapshot.feature_names) slots.push_back(pipeline.find_column(name));
+  Eigen::MatrixXd features(kept, static_cast<Eigen::Index>(slots.size()));
+  runner.gather(slots, features.data(), kept);
+  Eigen::MatrixXd scored(kept, num_outputs);
+  snapshot.model->score(features.data(), kept, kept, scored.data(), kept);
+  scores.outputs.setConstant(rows, num_outputs, std::numeric_limits<double>::quiet_NaN());
+  scores.kept.assign(static_cast<std::size_t>(rows), 0);
+  for (std::int64_t i = 0; i < kept; ++i) {
+    const std::int64_t row = runner.row_index()[i];
+    scores.outputs.row(row) = scored.row(i);
+    scores.kept[static_cast<std::size_t>(row)] = 1;
+  }
+  return scores;
 }
 
 } // namespace sluice::snapshot

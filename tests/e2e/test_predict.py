@@ -47,7 +47,7 @@ class PredictTest(e2e.TempDirTestCase):
         result = e2e.sluice(["predict", self.path("registry"), "nomodel", "--lake",
                              self.path("lake"), "--out", self.path("scores")],
                             ranks=e2e.Config.ranks)
-        e2e.expect_error(self, result, "model 'nomodel' has no current version")
+        e2e.expect_error(self, result, "has no model 'nomodel'")
 
 
 if __name__ == "__main__":

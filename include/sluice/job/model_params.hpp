@@ -18,7 +18,8 @@ namespace sluice::job {
 class ModelParams {
 public:
   ModelParams() = default;
-  ModelParams(nlohmann::json table, std::string source);
+  /// `prefix` is how messages name the table's keys ("model.", "transform[2].").
+  ModelParams(nlohmann::json table, std::string source, std::string prefix = "model.");
 
   bool is_array(std::string_view key) const;
   std::optional<double> number(std::string_view key);
@@ -26,8 +27,11 @@ public:
   std::optional<bool> boolean(std::string_view key);
   std::optional<std::string> string(std::string_view key);
   std::optional<std::vector<double>> numbers(std::string_view key);
+  /// A string or an array of strings (a column or a list of columns).
+  std::optional<std::vector<std::string>> strings(std::string_view key);
 
-  /// Throws ConfigError "SOURCE: 'model.KEY' PROBLEM".
+  bool has(std::string_view key) const { return table_.contains(std::string(key)); }
+  /// Throws ConfigError "SOURCE: 'PREFIXKEY' PROBLEM".
   [[noreturn]] void fail(std::string_view key, std::string_view problem) const;
   /// Throws ConfigError naming the first key no getter asked for.
   void refuse_unknown_keys() const;
@@ -37,6 +41,7 @@ private:
 
   nlohmann::json table_ = nlohmann::json::object();
   std::string source_;
+  std::string prefix_;
   std::set<std::string, std::less<>> seen_;
 };
 

@@ -18,4 +18,8 @@ using KeySelection = std::map<std::string, std::vector<std::string>>;
 /// True if for every selected key the partition has that key with one of the allowed values.
 bool is_selected(const std::map<std::string, std::string>& keys, const KeySelection& selection);
 
+/// Every key of the given partitions' keys with its distinct values, sorted.
+std::map<std::string, std::vector<std::string>> key_values(
+    const std::vector<std::map<std::string, std::string>>& partition_keys);
+
 } // namespace sluice::lake

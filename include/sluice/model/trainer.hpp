@@ -6,6 +6,7 @@
 #include "sluice/model/parameters.hpp"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +24,8 @@ using Partial = std::vector<double>;
 struct PartitionKey {
   std::size_t index = 0;      ///< position in the lake's sorted partition list
   std::uint64_t path_hash = 0; ///< XXH3-64 of the relative path: stable when partitions are added
+  const std::map<std::string, std::string>* hive_keys = nullptr; ///< its key=value directories
+  std::string_view path;       ///< for messages
 };
 
 /// Accumulates one partition for one pass. Blocks arrive in row order; each block is cut into
@@ -37,6 +40,15 @@ public:
 
   /// Prepares a block of `rows` rows; returns its number of tiles.
   virtual std::int64_t begin_block(std::int64_t rows) = 0;
+  /// The engine's entry point: begin_block with the block's values, for accumulators that
+  /// transform the whole block before its tiles are computed (a pipeline). compute_tile then
+  /// receives the same pointer, which such an accumulator may ignore.
+  virtual std::int64_t prepare_block(const double* data, std::int64_t leading_dimension,
+                                     std::int64_t rows) {
+    (void)data;
+    (void)leading_dimension;
+    return begin_block(rows);
+  }
   /// One tile of a column-major block (all the trainer's columns, leading dimension ld).
   virtual void compute_tile(std::int64_t tile, const double* data, std::int64_t leading_dimension,
                             std::int64_t rows) = 0;
@@ -89,6 +101,10 @@ public:
   virtual std::string_view kind() const = 0;
   /// The columns read from every partition, in block order.
   virtual const std::vector<std::string>& columns() const = 0;
+  /// How messages name column `index` of a NonFiniteReport: the block's column, quoted.
+  virtual std::string report_column(std::int64_t index) const {
+    return "'" + columns().at(static_cast<std::size_t>(index)) + "'";
+  }
   /// Whether fitting takes more than one pass (the engine then keeps data in memory if it fits).
   virtual bool is_iterative() const = 0;
   /// A short name of the current pass for progress and the run report ("statistics", "newton 3").

@@ -3,6 +3,7 @@
 
 #include "sluice/model/sufficient_stats.hpp"
 #include "sluice/model/trainer.hpp"
+#include "sluice/transform/pipeline.hpp"
 
 #include <Eigen/Core>
 
@@ -17,7 +18,10 @@ namespace sluice::snapshot {
 /// The layout version written to the root attribute `format_version` (docs/snapshot-format.md).
 /// 2: model parameters by kind under /model, metrics by name, /history; partials merged along the
 /// partition-index tree (so ridge bits differ in the last places from version 1's serial fold).
-inline constexpr std::int64_t format_version = 2;
+/// 3: the fitted transformation pipeline under /pipeline (version 2 files read as an empty one).
+inline constexpr std::int64_t format_version = 3;
+/// The oldest format version read_snapshot still reads.
+inline constexpr std::int64_t oldest_format_version = 2;
 
 struct PartitionLineage {
   std::string path;     ///< relative to the lake root
@@ -39,7 +43,9 @@ struct Snapshot {
   std::vector<std::string> feature_names;
   std::string label;                                ///< empty for kinds without one
   std::shared_ptr<const model::FittedModel> model;  ///< parameters, scoring
-  // pipeline: how serving turns a raw row into the model's input (JSON, see the format doc)
+  // pipeline: how serving turns a raw row into the model's input — the fitted steps, and a JSON
+  // summary (the lake group, the non-finite policy, the steps) for people and tools
+  std::shared_ptr<const transform::Pipeline> pipeline;
   std::string pipeline_json;
   // metrics, by name in the kind's order, and the per-iteration history of iterative kinds
   model::Metrics metrics;
@@ -72,5 +78,21 @@ Snapshot read_snapshot(const std::filesystem::path& file);
 /// Scores rows with the snapshot's model: `rows` is column-major rows × feature_names; the
 /// result is rows × model->outputs(), column-major.
 Eigen::MatrixXd score(const Snapshot& snapshot, const Eigen::Ref<const Eigen::MatrixXd>& rows);
+
+/// The raw columns a caller supplies per row to score_raw: the inputs of the snapshot's pipeline
+/// (the model's features when the pipeline is empty; the label only if a step reads it), then
+/// the Hive keys the pipeline uses as columns (their numeric values), in order.
+std::vector<std::string> raw_columns(const Snapshot& snapshot);
+
+/// Scores of raw rows: the model's outputs for every input row (NaN for a row the pipeline's
+/// filters or row policies left out) and, per row, whether it was kept.
+struct RawScores {
+  Eigen::MatrixXd outputs;   ///< rows × model->outputs(), column-major
+  std::vector<char> kept;    ///< 1: the row passed the pipeline and was scored
+};
+
+/// Applies the snapshot's fitted pipeline, then its model, to raw rows (column-major
+/// rows × raw_columns(snapshot)): the same code path as training. Thread-safe.
+RawScores score_raw(const Snapshot& snapshot, const Eigen::Ref<const Eigen::MatrixXd>& raw);
 
 } // namespace sluice::snapshot

@@ -1,0 +1,31 @@
+// stream_partition: one partition's raw columns, block by block, through a fitted pipeline — the
+// shared path of `sluice transform` and `sluice predict`.
+#pragma once
+
+#include "sluice/lake/partition_info.hpp"
+#include "sluice/transform/pipeline_runner.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace sluice::coordinator {
+
+struct StreamResult {
+  std::int64_t rows_in = 0;
+  std::int64_t rows_out = 0;
+  std::uint64_t source_checksum = 0; ///< of the raw columns read
+  /// PipelineRunner::kept_counts(): rows in, after the split, after each row-dropping step.
+  std::vector<std::int64_t> kept_counts;
+};
+
+/// Reads `partition` (columns in `group`) block by block, applies the whole pipeline to every row
+/// (no split) and hands each block's result to `sink`. A raw input named `unread` (a label that
+/// scoring does not need) is not read: it is NaN.
+StreamResult stream_partition(const lake::PartitionInfo& partition, const std::string& group,
+                              const transform::Pipeline& pipeline, std::int64_t block_rows,
+                              const std::string& unread,
+                              const std::function<void(const transform::PipelineRunner&)>& sink);
+
+} // namespace sluice::coordinator

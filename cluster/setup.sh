@@ -10,10 +10,12 @@ packages=(
   libeigen3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev libxxhash-dev nlohmann-json3-dev
-  libcairo2-dev
+  libcairo2-dev libmuparser-dev
   python3 python3-h5py python3-numpy python3-sklearn python3-pandas python3-matplotlib
   python3-dask python3-distributed python3-xxhash libopenblas0-pthread
   slurm-wlm munge
+  libcpp-httplib-dev wrk
+  iproute2 util-linux
 )
 
 missing=()

@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
   app::add_snapshots_command(app, command);
   app::add_report_command(app, command);
   app::add_predict_command(app, command);
+  app::add_transform_command(app, command);
+  app::add_serve_command(app, command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

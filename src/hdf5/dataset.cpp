@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <limits>
 
 namespace sluice::hdf5 {
 namespace {
@@ -53,7 +54,13 @@ std::size_t chunk_bytes_of(hid_t dataset, hid_t type) {
   hsize_t chunk[H5S_MAX_RANK] = {};
   int chunk_rank = H5Pget_chunk(creation.get(), H5S_MAX_RANK, chunk);
   std::size_t bytes = H5Tget_size(type);
-  for (int i = 0; i < chunk_rank; ++i) bytes *= chunk[i];
+  for (int i = 0; i < chunk_rank; ++i) {
+    // A file may declare any chunk shape: saturate instead of wrapping around.
+    if (chunk[i] != 0 && bytes > std::numeric_limits<std::size_t>::max() / chunk[i]) {
+      return std::numeric_limits<std::size_t>::max();
+    }
+    bytes *= chunk[i];
+  }
   return bytes;
 }
 
@@ -126,16 +133,20 @@ Dataset::Dataset(DatasetHandle handle, std::string name)
   is_boolean_ = is_h5py_bool(file_type_.get());
 }
 
-Dataset Dataset::open(hid_t group, const std::string& name) {
-  Dataset dataset(open_dataset(group, name, H5P_DEFAULT), name);
+Dataset Dataset::open(hid_t group, const std::string& name, hid_t access) {
+  Dataset dataset(open_dataset(group, name, access), name);
   // Blocks of rows rarely align with chunks; a cache that holds two chunks means each chunk is
   // decompressed once, while memory stays bounded by the chunk size.
-  if (2 * dataset.chunk_bytes_ > default_chunk_cache_bytes) {
-    PropertyListHandle access(check_id(H5Pcreate(H5P_DATASET_ACCESS), "H5Pcreate"));
-    check_status(H5Pset_chunk_cache(access.get(), H5D_CHUNK_CACHE_NSLOTS_DEFAULT,
-                                    2 * dataset.chunk_bytes_, 1.0),
+  if (dataset.chunk_bytes_ > default_chunk_cache_bytes / 2) {
+    PropertyListHandle cached(check_id(
+        access == H5P_DEFAULT ? H5Pcreate(H5P_DATASET_ACCESS) : H5Pcopy(access), "H5Pcreate"));
+    const std::size_t cache_bytes =
+        dataset.chunk_bytes_ > std::numeric_limits<std::size_t>::max() / 2
+            ? std::numeric_limits<std::size_t>::max()
+            : 2 * dataset.chunk_bytes_;
+    check_status(H5Pset_chunk_cache(cached.get(), H5D_CHUNK_CACHE_NSLOTS_DEFAULT, cache_bytes, 1.0),
                  "H5Pset_chunk_cache");
-    dataset.handle_ = open_dataset(group, name, access.get());
+    dataset.handle_ = open_dataset(group, name, cached.get());
   }
   return dataset;
 }

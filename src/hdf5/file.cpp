@@ -25,6 +25,16 @@ File File::create(const std::filesystem::path& path) {
   return File(FileHandle(id), path);
 }
 
+File File::create_with_userblock(const std::filesystem::path& path, hsize_t userblock_bytes) {
+  silence_library_errors();
+  PropertyListHandle creation(check_id(H5Pcreate(H5P_FILE_CREATE), "H5Pcreate"));
+  check_status(H5Pset_userblock(creation.get(), userblock_bytes),
+               fmt::format("cannot reserve a {}-byte user block in {}", userblock_bytes, path));
+  hid_t id = check_id(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, creation.get(), H5P_DEFAULT),
+                      fmt::format("cannot create {}", path));
+  return File(FileHandle(id), path);
+}
+
 void File::flush() {
   check_status(H5Fflush(handle_.get(), H5F_SCOPE_LOCAL), fmt::format("cannot flush {}", path_));
 }

@@ -2,6 +2,7 @@
 #include "sluice/job/job_spec.hpp"
 
 #include "sluice/error.hpp"
+#include "sluice/registry_name.hpp"
 
 #include <fmt/format.h>
 #include <fmt/std.h>
@@ -136,6 +137,10 @@ void read_lake(TableReader& root, JobSpec& job, const std::filesystem::path& bas
   if (job.lake.block_rows <= 0 || job.lake.block_rows > max_block_rows) {
     lake.fail("block_rows", fmt::format("must be 1..{}", max_block_rows));
   }
+  job.lake.max_column_bytes = lake.integer("max_column_bytes").value_or(job.lake.max_column_bytes);
+  if (job.lake.max_column_bytes <= 0) lake.fail("max_column_bytes", "must be a positive number of bytes");
+  job.lake.max_chunk_bytes = lake.integer("max_chunk_bytes").value_or(job.lake.max_chunk_bytes);
+  if (job.lake.max_chunk_bytes <= 0) lake.fail("max_chunk_bytes", "must be a positive number of bytes");
   job.lake.on_bad_partition =
       choose(lake, "on_bad_partition", BadPartitionPolicy::error,
              {{"error", BadPartitionPolicy::error}, {"skip", BadPartitionPolicy::skip}});
@@ -179,6 +184,11 @@ nlohmann::json to_json(const toml::node& node) {
 
 void read_model(TableReader& root, JobSpec& job) {
   const toml::table* table = root.table("model");
+  if (table == nullptr && job.curate) {
+    job.has_model = false; // a transform-only job
+    job.model.kind.clear();
+    return;
+  }
   if (table == nullptr) root.fail("model", "is missing (the [model] table)");
   TableReader model(table, "model.", job.source);
   job.model.kind = model.string("kind").value_or("ridge");
@@ -208,6 +218,7 @@ void read_model(TableReader& root, JobSpec& job) {
 
 void read_publish(TableReader& root, JobSpec& job, const std::filesystem::path& base) {
   const toml::table* table = root.table("publish");
+  if (table == nullptr && !job.has_model) return;
   if (table == nullptr) root.fail("publish", "is missing (the [publish] table)");
   TableReader publish(table, "publish.", job.source);
   auto registry = publish.string("registry");
@@ -215,16 +226,8 @@ void read_publish(TableReader& root, JobSpec& job, const std::filesystem::path& 
   job.publish.registry = resolve(base, *registry);
   auto name = publish.string("name");
   if (!name || name->empty()) publish.fail("name", "is missing");
-  for (char c : *name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
-      publish.fail("name", fmt::format("'{}' may hold only letters, digits, '-', '_' and '.'", *name));
-    }
-  }
-  if (name->front() == '.') publish.fail("name", "must not start with '.'");
-  if (name->size() > max_model_name_bytes) {
-    publish.fail("name", fmt::format("is {} bytes long, at most {} are allowed", name->size(),
-                                     max_model_name_bytes));
-  }
+  // The registry's own rule: one safe directory name (sluice/registry_name.hpp).
+  if (auto problem = registry_name_problem(*name)) publish.fail("name", *problem);
   job.publish.name = *name;
   publish.refuse_unknown_keys();
 }
@@ -274,6 +277,46 @@ void read_run(TableReader& root, JobSpec& job) {
   run.refuse_unknown_keys();
 }
 
+// [[transform]] and [split] are validated by the pipeline, which knows the steps; here they only
+// have to be tables.
+void read_transform(TableReader& root, JobSpec& job) {
+  if (const toml::node* node = root.find("transform")) {
+    const toml::array* steps = node->as_array();
+    if (steps == nullptr) root.fail("transform", "must be an array of tables ([[transform]])");
+    int position = 0;
+    for (const toml::node& step : *steps) {
+      ++position;
+      if (!step.is_table()) {
+        root.fail("transform", fmt::format("entry {} must be a table ([[transform]])", position));
+      }
+      job.transforms.emplace_back(to_json(step), job.source, fmt::format("transform[{}].", position));
+    }
+  }
+  if (const toml::table* split = root.table("split")) {
+    job.split.emplace(to_json(*split), job.source, "split.");
+  }
+}
+
+void read_curate(TableReader& root, JobSpec& job, const std::filesystem::path& base) {
+  const toml::table* table = root.table("curate");
+  if (table == nullptr) return;
+  TableReader curate(table, "curate.", job.source);
+  CurateSpec spec;
+  auto path = curate.string("path");
+  if (!path || path->empty()) curate.fail("path", "is missing (the output lake's directory)");
+  spec.root = resolve(base, *path);
+  if (auto columns = curate.strings("columns")) spec.columns = *columns;
+  spec.chunk_rows = curate.integer("chunk_rows").value_or(spec.chunk_rows);
+  if (spec.chunk_rows <= 0 || spec.chunk_rows > max_block_rows) {
+    curate.fail("chunk_rows", fmt::format("must be 1..{}", max_block_rows));
+  }
+  const std::int64_t deflate = curate.integer("deflate").value_or(0);
+  if (deflate < 0 || deflate > 9) curate.fail("deflate", "must be 0..9");
+  spec.deflate = static_cast<int>(deflate);
+  curate.refuse_unknown_keys();
+  job.curate = std::move(spec);
+}
+
 } // namespace
 
 std::vector<std::string> JobSpec::columns() const {
@@ -296,6 +339,8 @@ JobSpec parse_job(std::string_view text, const std::filesystem::path& base_direc
   job.source = source;
   TableReader root(&document, "", job.source);
   read_lake(root, job, base_directory);
+  read_curate(root, job, base_directory);
+  read_transform(root, job);
   read_model(root, job);
   read_publish(root, job, base_directory);
   read_run(root, job);

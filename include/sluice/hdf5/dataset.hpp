@@ -20,8 +20,9 @@ std::string_view dtype_name(Dtype dtype);
 /// One open dataset. Reading converts every supported dtype to double.
 class Dataset {
 public:
-  /// Opens `name` in group; throws hdf5::Error if it does not exist or is not a dataset.
-  static Dataset open(hid_t group, const std::string& name);
+  /// Opens `name` in group; throws hdf5::Error if it does not exist or is not a dataset. `access`
+  /// is a dataset-access property list to start from (e.g. one that refuses external links).
+  static Dataset open(hid_t group, const std::string& name, hid_t access = H5P_DEFAULT);
 
   hid_t id() const noexcept { return handle_.get(); }
   /// Number of dimensions of the dataspace (a column must have 1).
@@ -31,7 +32,9 @@ public:
   std::int64_t length() const noexcept;
   /// The element type; throws DataError describing the type if it is not one of Dtype's.
   Dtype dtype() const;
-  /// Bytes of one chunk, or 0 for contiguous/compact storage.
+  /// Bytes of one element in the file.
+  std::size_t element_bytes() const noexcept { return H5Tget_size(file_type_.get()); }
+  /// Bytes of one chunk (saturated at SIZE_MAX), or 0 for contiguous/compact storage.
   std::size_t chunk_bytes() const noexcept { return chunk_bytes_; }
 
   /// Where the values start in the file when the file's bytes already are the column as the reader

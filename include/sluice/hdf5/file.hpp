@@ -17,6 +17,9 @@ public:
   static File open_read(const std::filesystem::path& path);
   /// Creates (truncates) a file whose bytes depend only on what is written: no timestamps.
   static File create(const std::filesystem::path& path);
+  /// As create, with the first `userblock_bytes` bytes of the file left to the caller (HDF5's
+  /// user block: a power of two, at least 512). HDF5 and h5py skip it when reading.
+  static File create_with_userblock(const std::filesystem::path& path, hsize_t userblock_bytes);
 
   hid_t id() const noexcept { return handle_.get(); }
   const std::filesystem::path& path() const noexcept { return path_; }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,11 @@ struct LakeSpec {
   std::string group = "/";
   std::map<std::string, std::vector<std::string>> selection;
   std::int64_t block_rows = 16384;
+  /// Largest declared size of one column of a partition (rows × element bytes); the same
+  /// default as lake::ReadLimits (a unit test holds them equal).
+  std::int64_t max_column_bytes = std::int64_t{64} << 30;
+  /// Largest chunk of a chunked column, in bytes (as lake::ReadLimits).
+  std::int64_t max_chunk_bytes = std::int64_t{8} << 20;
   BadPartitionPolicy on_bad_partition = BadPartitionPolicy::error;
   NonFiniteAction on_nonfinite = NonFiniteAction::error;
 };
@@ -50,6 +56,14 @@ struct RunSpec {
   std::int64_t memory_budget = 0;
 };
 
+/// Where `sluice transform` writes the transformed rows (the [curate] table).
+struct CurateSpec {
+  std::filesystem::path root;         ///< the output lake
+  std::vector<std::string> columns;   ///< empty: the pipeline's output columns
+  std::int64_t chunk_rows = 65536;
+  int deflate = 0;                    ///< 0..9; 0 stores contiguous, uncompressed
+};
+
 struct JobSpec {
   std::string text;           ///< the job file as written, kept in the snapshot's lineage
   std::string source;         ///< where it came from, for messages
@@ -57,6 +71,11 @@ struct JobSpec {
   ModelSpec model;
   PublishSpec publish;
   RunSpec run;
+  /// The [[transform]] steps in order, each validated by the pipeline (keys "transform[N].KEY").
+  std::vector<ModelParams> transforms;
+  std::optional<ModelParams> split;   ///< the [split] table, if any
+  std::optional<CurateSpec> curate;   ///< the [curate] table, if any
+  bool has_model = true;              ///< false: a transform-only job ([curate] without [model])
 
   /// Feature columns then the label (if any): the columns every partition must provide.
   std::vector<std::string> columns() const;

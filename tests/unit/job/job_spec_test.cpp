@@ -2,6 +2,7 @@
 #include "sluice/job/job_spec.hpp"
 
 #include "sluice/error.hpp"
+#include "sluice/lake/read_limits.hpp"
 #include "sluice/model/model_kinds.hpp"
 
 #include <gtest/gtest.h>
@@ -107,4 +108,26 @@ TEST(JobSpecTest, parse_refuses_missing_tables_and_bad_syntax) {
   EXPECT_NE(error_of("").find("'lake' is missing"), std::string::npos);
   EXPECT_NE(error_of("[lake\npath = 1").find("job.toml:1"), std::string::npos);
   EXPECT_THROW(load_job("/nonexistent/job.toml"), sluice::ConfigError);
+}
+
+TEST(JobSpecTest, parse_reads_and_checks_partition_size_limits) {
+  // Without the keys, the job's limits are the reader's defaults.
+  const JobSpec defaults = parse_job(valid_job, "/base", "job.toml");
+  const sluice::lake::ReadLimits reader_defaults;
+  EXPECT_EQ(defaults.lake.max_column_bytes, reader_defaults.max_column_bytes);
+  EXPECT_EQ(defaults.lake.max_chunk_bytes, reader_defaults.max_chunk_bytes);
+  const JobSpec set = parse_job(
+      replaced(valid_job, "block_rows = 1000",
+               "block_rows = 1000\nmax_column_bytes = 1099511627776\nmax_chunk_bytes = 65536"),
+      "/base", "job.toml");
+  EXPECT_EQ(set.lake.max_column_bytes, std::int64_t{1} << 40);
+  EXPECT_EQ(set.lake.max_chunk_bytes, 65536);
+  for (const std::string key : {"max_column_bytes", "max_chunk_bytes"}) {
+    for (const std::string value : {"0", "-8"}) {
+      EXPECT_EQ(error_of(replaced(valid_job, "block_rows = 1000", key + " = " + value)),
+                "job.toml: 'lake." + key + "' must be a positive number of bytes");
+    }
+    EXPECT_EQ(error_of(replaced(valid_job, "block_rows = 1000", key + " = \"8 GiB\"")),
+              "job.toml: 'lake." + key + "' must be an integer, got a string");
+  }
 }

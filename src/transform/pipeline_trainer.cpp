@@ -10,11 +10,14 @@
 
 #include "sluice/error.hpp"
 #include "sluice/model/model_kinds.hpp"
+#include "sluice/model/sufficient_stats.hpp"
 #include "sluice/transform/pipeline_runner.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <set>
 
 namespace sluice::transform {
 namespace {
@@ -118,8 +121,8 @@ class ModelAccumulator final : public model::PartialAccumulator {
 public:
   ModelAccumulator(const Pipeline& pipeline, const model::Trainer& inner,
                    const std::vector<int>& slots, const model::PartitionKey& key,
-                   model::AccumulatorOptions options)
-      : pipeline_(pipeline), key_(key), slots_(slots), runner_(pipeline, fully_fitted, RowSet::training),
+                   model::AccumulatorOptions options, int pass)
+      : pipeline_(pipeline), key_(key), slots_(slots), runner_(pipeline, pass, RowSet::training),
         is_error_on_nonfinite_(options.nonfinite == model::NonFinitePolicy::error) {
     options.is_known_usable = false; // derived values may be non-finite where raw ones were not
     options.nonfinite = model::NonFinitePolicy::drop_rows; // counted here, refused in finish()
@@ -260,9 +263,9 @@ PipelineTrainer::PipelineTrainer(Pipeline pipeline, job::ModelSpec model)
   // The model's keys are checked now, before any data is read, on the names as given. Without a
   // model (a transform-only job) the passes fit the pipeline alone.
   if (!spec_.kind.empty()) inner_ = model::make_trainer(spec_);
-  if (pipeline_.num_fit_passes() == 0) {
-    start_model();
-  }
+  merged_scaler_pass_ = find_mergeable_scalers();
+  fit_passes_to_run_ = pipeline_.num_fit_passes() - (merged_scaler_pass_ >= 0 ? 1 : 0);
+  if (fit_passes_to_run_ == 0) start_model();
 }
 
 PipelineTrainer::~PipelineTrainer() = default;
@@ -292,6 +295,77 @@ void PipelineTrainer::start_model() {
   }
   num_counts_ = 2 + PipelineRunner(pipeline_, fully_fitted, RowSet::training).row_steps().size();
   phase_ = Phase::model;
+}
+
+int PipelineTrainer::find_mergeable_scalers() const {
+  const int last = pipeline_.num_fit_passes() - 1;
+  if (last < 0 || !inner_) return -1;
+  const std::string_view kind = inner_->kind();
+  const bool reads_statistics = kind == "ridge" || kind == "ols" || kind == "pca";
+  if (!reads_statistics || spec_.params.is_array("alpha")) return -1; // an alpha search has folds
+  std::set<std::string> scaled;
+  bool is_after_scaler = false;
+  for (const Step& step : pipeline_.steps()) {
+    if (step.fit_pass == last) {
+      if (step.kind != StepKind::scale || step.method != ScaleMethod::standard) return -1;
+      for (const std::string& column : step.columns) {
+        const bool is_feature = std::find(spec_.features.begin(), spec_.features.end(), column) !=
+                                spec_.features.end();
+        if (!is_feature || column == spec_.label) return -1;
+        scaled.insert(column);
+      }
+      is_after_scaler = true;
+      continue;
+    }
+    if (!is_after_scaler) continue;
+    // After a scaler: nothing may read a scaled column or drop rows (the model's rows must be
+    // the scaler's).
+    const bool drops_rows = step.kind == StepKind::filter ||
+                            (step.kind == StepKind::impute && step.strategy == ImputeStrategy::drop);
+    if (drops_rows || step.is_stateful()) return -1;
+    for (const std::string& column : step.columns) {
+      if (scaled.contains(column)) return -1;
+    }
+  }
+  return last;
+}
+
+bool PipelineTrainer::is_scaler_pending() const {
+  return merged_scaler_pass_ >= 0 && !pipeline_.steps().empty() &&
+         std::any_of(pipeline_.steps().begin(), pipeline_.steps().end(), [&](const Step& step) {
+           return step.fit_pass == merged_scaler_pass_ && !step.is_fitted;
+         });
+}
+
+// The scalers' mean and population std are the model statistics' own (over the same rows); the
+// statistics are then rescaled as if the model had read scaled columns: mean 0, co-moments
+// divided by the stds.
+void PipelineTrainer::fit_scalers_from_statistics(model::Partial& statistics) {
+  const Eigen::Index k = model::SufficientStats::columns_of_buffer(statistics.size());
+  model::SufficientStats stats = model::SufficientStats::from_buffer(statistics, k);
+  const std::vector<std::string>& columns = inner_->columns();
+  for (Step& step : pipeline_.steps()) {
+    if (step.fit_pass != merged_scaler_pass_) continue;
+    step.center.clear();
+    step.scale.clear();
+    for (const std::string& column : step.columns) {
+      const auto at = static_cast<Eigen::Index>(std::find(columns.begin(), columns.end(), column) - columns.begin());
+      const double mean = stats.mean(at);
+      const double std = std::sqrt(stats.comoment(at, at) / static_cast<double>(stats.count));
+      if (!(std > 0.0)) {
+        throw DataError(fmt::format("{}: column '{}' is constant ({}) over the {} rows that reach "
+                                    "the step; it cannot be scaled", step.label(), column, mean, stats.count));
+      }
+      step.center.push_back(mean);
+      step.scale.push_back(std);
+      stats.mean(at) = 0.0;
+      stats.comoment.row(at) /= std;
+      stats.comoment.col(at) /= std;
+    }
+    step.is_fitted = true;
+  }
+  statistics = stats.to_buffer();
+  pass_notes_.push_back(fmt::format("fitted {} from the model's statistics", join_steps(pipeline_, merged_scaler_pass_)));
 }
 
 std::string_view PipelineTrainer::kind() const { return inner_ ? inner_->kind() : "transform"; }
@@ -325,7 +399,10 @@ std::unique_ptr<model::PartialAccumulator> PipelineTrainer::make_accumulator(
   switch (phase_) {
   case Phase::fit: return std::make_unique<FitAccumulator>(pipeline_, fit_pass_, partition);
   case Phase::model:
-    return std::make_unique<ModelAccumulator>(pipeline_, *inner_, model_slots_, partition, options);
+    // Scalers fitted from the model's statistics are not applied yet in the model's first pass.
+    return std::make_unique<ModelAccumulator>(
+        pipeline_, *inner_, model_slots_, partition, options,
+        is_scaler_pending() ? merged_scaler_pass_ : fully_fitted);
   case Phase::validate: {
     const std::size_t num_features = model_slots_.size() - (spec_.label.empty() ? 0 : 1);
     std::vector<int> features(model_slots_.begin(), model_slots_.begin() + static_cast<std::ptrdiff_t>(num_features));
@@ -367,7 +444,7 @@ bool PipelineTrainer::update(const model::Partial& merged) {
     fit_steps(pipeline_, fit_pass_, merged);
     pass_notes_.push_back(fmt::format("fitted {}", join_steps(pipeline_, fit_pass_)));
     ++fit_pass_;
-    if (fit_pass_ >= pipeline_.num_fit_passes()) start_model();
+    if (fit_pass_ >= fit_passes_to_run_) start_model();
     return phase_ != Phase::done;
   case Phase::model: {
     model::Partial inner;
@@ -387,6 +464,7 @@ bool PipelineTrainer::update(const model::Partial& merged) {
         }
       }
       inner.assign(merged.begin() + static_cast<std::ptrdiff_t>(counts) + 1, merged.end());
+      if (is_scaler_pending() && !inner.empty()) fit_scalers_from_statistics(inner);
       if (pass_notes_.size() < 64) pass_notes_.push_back(fmt::format("{}: {} rows in, {} to the model",
                                                                      inner_->pass_name(), merged[0], merged[counts - 1]));
     }

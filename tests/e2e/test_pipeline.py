@@ -408,6 +408,37 @@ class PipelineVariantsTest(e2e.TempDirTestCase):
         np.testing.assert_array_equal(zone.p32.to_numpy(),
                                       self.frame.price.to_numpy().astype(np.float32).astype(np.float64))
 
+    def test_scaler_before_ridge_costs_no_pass_of_its_own(self):
+        steps = ('[[transform]]\nfilter = "price > 0 && qty < 1e6"\n'
+                 '[[transform]]\nderive = "log_price"\nexpr = "log(price)"\n'
+                 '[[transform]]\nimpute = "x1"\n'
+                 '[[transform]]\nscale = ["log_price", "x1"]\n')
+        model = {"kind": "ridge", "features": ["log_price", "x1", "cat"], "label": "y", "alpha": 1.0}
+        job = job_file(self.dir, self.lake, self.path("registry"), "merged", steps=steps, model=model,
+                       split=False)
+        result, snap = e2e.run_job(self, job, 2)
+        # The imputer's pass, then one pass for the scaler and the model together.
+        self.assertEqual(result.field("passes"), 2, result.describe())
+        kept = stateless(self.frame)
+        x1 = kept.x1.fillna(kept.x1.mean())
+        with h5py.File(snap["path"], "r") as f:
+            center = np.asarray(f["pipeline"]["step04.center"][()])
+            scale = np.asarray(f["pipeline"]["step04.scale"][()])
+        for what, actual, expected in [("merged scaler means", center, [kept.log_price.mean(), x1.mean()]),
+                                       ("merged scaler stds", scale,
+                                        [kept.log_price.std(ddof=0), x1.std(ddof=0)])]:
+            error = rel_error(actual, expected)
+            measured(what, error, TOL)
+            self.assertLessEqual(error, TOL, what)
+        A = np.column_stack([(kept.log_price - center[0]) / scale[0], (x1 - center[1]) / scale[1], kept.cat])
+        y = kept.y.to_numpy()
+        Ac = A - A.mean(axis=0)
+        reference = np.linalg.solve(Ac.T @ Ac + np.eye(3), Ac.T @ (y - y.mean()))
+        _, coefficients, _ = model_parameters(snap["path"])
+        error = rel_error(coefficients, reference)
+        measured("ridge coefficients with the merged scaler vs numpy", error, 1e-9)
+        self.assertLessEqual(error, 1e-9)
+
     def test_hive_key_split_newest_day_is_validation(self):
         job = job_file(self.dir, self.lake, self.path("registry"), "days", split=False,
                        extra='\n[split]\nkey = "day"\nvalidation = "newest"\n')

@@ -42,12 +42,20 @@ public:
 private:
   enum class Phase { fit, model, validate, done };
   void start_model();
+  int find_mergeable_scalers() const;
+  bool is_scaler_pending() const;
+  void fit_scalers_from_statistics(model::Partial& statistics);
 
   Pipeline pipeline_;
   job::ModelSpec spec_;
   std::vector<std::string> raw_inputs_;
   Phase phase_ = Phase::fit;
   int fit_pass_ = 0;
+  /// The last fit pass when it holds only standard scalers of model features that a ridge, OLS
+  /// or PCA model reads: they are fitted from the model's own statistics (means and co-moments)
+  /// in the model's first pass instead of a pass of their own; -1 otherwise.
+  int merged_scaler_pass_ = -1;
+  int fit_passes_to_run_ = 0;
   std::unique_ptr<model::Trainer> inner_;
   std::vector<int> model_slots_;      // pipeline columns in the inner trainer's column order
   std::size_t num_counts_ = 0;        // row counters leading a model pass's partial

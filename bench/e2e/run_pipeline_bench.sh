@@ -84,11 +84,13 @@ for ((r = 0; r < reps; r++)); do
   best=$(/usr/bin/python3 -c 'import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2]) if sys.argv[2] else None; print(json.dumps(a if b is None or a["rows_per_s"]>b["rows_per_s"] else b))' "$line" "$best")
 done
 echo "$best" >> "$tmp/results.jsonl"
-/usr/bin/python3 - "$tmp/results.jsonl" "$train_s" "$((partitions * rows))" <<'PY'
+passes=$(sed -n 's/.* passes=\([0-9]*\).*/\1/p' "$tmp/run.txt")
+/usr/bin/python3 - "$tmp/results.jsonl" "$train_s" "$((partitions * rows))" "$passes" <<'PY'
 import json, sys
 results = [json.loads(l) for l in open(sys.argv[1])]
 total = int(sys.argv[3])
-print(f"lake: {total} rows; full training run (2 fit passes + ridge) at 2 ranks: {float(sys.argv[2]):.2f} s")
+print(f"lake: {total} rows; full training run ({sys.argv[4]} passes: the imputer's, then the scaler "
+      f"with ridge) at 2 ranks, process start to exit: {float(sys.argv[2]):.2f} s")
 by = {}
 for r in results:
     key = (r["mode"], r.get("ranks", 1))

@@ -27,7 +27,6 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -143,12 +142,8 @@ WrittenPartition write_partition(const job::JobSpec& job, const transform::Pipel
   const SourceStamp stamp = stamp_of(partition.path);
   if (auto written = find_written(target, pipeline_hash, stamp)) return *written;
 
-  std::filesystem::create_directories(target.parent_path());
-  std::filesystem::path temporary = target;
-  temporary += fmt::format(".tmp-{}", ::getpid());
   WrittenPartition written;
-  try {
-    hdf5::File file = hdf5::File::create(temporary);
+  write_file_durably(target, [&](hdf5::File& file) {
     std::vector<hdf5::AppendableColumn> columns;
     std::vector<lake::ColumnChecksum> checksums(names.size());
     for (const std::string& name : names) {
@@ -156,7 +151,6 @@ WrittenPartition write_partition(const job::JobSpec& job, const transform::Pipel
     }
     hdf5::AppendableColumn row_column =
         hdf5::AppendableColumn::create_int64(file.id(), "_row", curate.chunk_rows, curate.deflate);
-    std::vector<double> values;
     const StreamResult streamed = stream_partition(
         partition, job.lake.group, pipeline, job.lake.block_rows, "",
         [&](const transform::PipelineRunner& runner) {
@@ -182,14 +176,7 @@ WrittenPartition write_partition(const job::JobSpec& job, const transform::Pipel
     hdf5::write_attribute(file.id(), "sluice_rows", written.rows_out);
     hdf5::write_attribute(file.id(), "sluice_checksum", checksum_hex(written.checksum));
     hdf5::write_attribute(file.id(), "sluice_source_checksum", checksum_hex(written.source_checksum));
-    file.close();
-    snapshot::fsync_path(temporary);
-    snapshot::rename_durably(temporary, target);
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw;
-  }
+  });
   return written;
 }
 

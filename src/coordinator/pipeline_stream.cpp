@@ -2,6 +2,10 @@
 #include "pipeline_stream.hpp"
 
 #include "sluice/lake/partition_reader.hpp"
+#include "sluice/snapshot/atomic_file.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <limits>
@@ -49,6 +53,23 @@ StreamResult stream_partition(const lake::PartitionInfo& partition, const std::s
   result.source_checksum = reader.checksum();
   result.kept_counts = runner.kept_counts();
   return result;
+}
+
+void write_file_durably(const std::filesystem::path& target, const std::function<void(hdf5::File&)>& fill) {
+  std::filesystem::create_directories(target.parent_path());
+  std::filesystem::path temporary = target;
+  temporary += fmt::format(".tmp-{}", ::getpid());
+  try {
+    hdf5::File file = hdf5::File::create(temporary);
+    fill(file);
+    file.close();
+    snapshot::fsync_path(temporary);
+    snapshot::rename_durably(temporary, target);
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+    throw;
+  }
 }
 
 } // namespace sluice::coordinator

@@ -2,10 +2,12 @@
 // shared path of `sluice transform` and `sluice predict`.
 #pragma once
 
+#include "sluice/hdf5/file.hpp"
 #include "sluice/lake/partition_info.hpp"
 #include "sluice/transform/pipeline_runner.hpp"
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -27,5 +29,10 @@ StreamResult stream_partition(const lake::PartitionInfo& partition, const std::s
                               const transform::Pipeline& pipeline, std::int64_t block_rows,
                               const std::string& unread,
                               const std::function<void(const transform::PipelineRunner&)>& sink);
+
+/// Creates target's HDF5 file under a temporary name beside it, lets `fill` write it, then makes
+/// it durable and renames it into place: a reader never sees it half-written. On failure the
+/// temporary is removed and the error goes on.
+void write_file_durably(const std::filesystem::path& target, const std::function<void(hdf5::File&)>& fill);
 
 } // namespace sluice::coordinator

@@ -6,10 +6,8 @@
 #include "sluice/hdf5/appendable_column.hpp"
 #include "sluice/hdf5/file.hpp"
 #include "sluice/schedule/collective.hpp"
-#include "sluice/snapshot/atomic_file.hpp"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <Eigen/Core>
 
@@ -30,13 +28,8 @@ std::int64_t predict_partition(const snapshot::Snapshot& snapshot,
   const std::string unread =
       !snapshot.label.empty() && !pipeline.is_read_by_steps(snapshot.label) ? snapshot.label : "";
 
-  std::filesystem::path target = options.output / partition.relative_path;
-  std::filesystem::create_directories(target.parent_path());
-  std::filesystem::path temporary = target;
-  temporary += fmt::format(".tmp-{}", ::getpid());
   std::int64_t scored = 0;
-  try {
-    hdf5::File file = hdf5::File::create(temporary);
+  write_file_durably(options.output / partition.relative_path, [&](hdf5::File& file) {
     std::vector<hdf5::AppendableColumn> writers;
     for (const std::string& name : outputs) {
       writers.push_back(hdf5::AppendableColumn::create_float64(file.id(), name, options.block_rows, 0));
@@ -59,14 +52,7 @@ std::int64_t predict_partition(const snapshot::Snapshot& snapshot,
                                                                           static_cast<std::size_t>(n)));
                               })
                  .rows_out;
-    file.close();
-    snapshot::fsync_path(temporary);
-    snapshot::rename_durably(temporary, target);
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw;
-  }
+  });
   return scored;
 }
 

@@ -235,17 +235,24 @@ def file_bits(snapshot, group):
     return bits
 
 
-class PipelineTest(e2e.TempDirTestCase):
+class LakeTestCase(e2e.TempDirTestCase):
+    """A test class sharing one lake, written once from the class's seed."""
+    seed = 42
+
     @classmethod
     def setUpClass(cls):
-        cls.shared = e2e.TemporaryDirectory("pipeline")
+        cls.shared = e2e.TemporaryDirectory(f"pipeline-{cls.seed}")
         cls.lake = os.path.join(cls.shared.name, "lake")
-        make_lake(cls.lake, np.random.default_rng(42))
+        make_lake(cls.lake, np.random.default_rng(cls.seed))
         cls.frame = read_lake(cls.lake)
 
     @classmethod
     def tearDownClass(cls):
         cls.shared.cleanup()
+
+
+class PipelineTest(LakeTestCase):
+    seed = 42
 
     def run_pipeline_job(self, ranks, name="piped"):
         job = job_file(self.dir, self.lake, self.path("registry"), name)
@@ -373,19 +380,10 @@ class PipelineTest(e2e.TempDirTestCase):
             self.assertEqual(bits[0][2], other[2], "metrics")
 
 
-class PipelineVariantsTest(e2e.TempDirTestCase):
-    """Casts, select, a Hive-key split and a classifier's validation metrics."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.shared = e2e.TemporaryDirectory("pipeline-variants")
-        cls.lake = os.path.join(cls.shared.name, "lake")
-        make_lake(cls.lake, np.random.default_rng(9))
-        cls.frame = read_lake(cls.lake)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.shared.cleanup()
+class PipelineVariantsTest(LakeTestCase):
+    """Casts, select, a scaler merged into the model's pass, a Hive-key split and a classifier's
+    validation metrics."""
+    seed = 9
 
     def test_cast_and_select_in_the_curated_zone(self):
         steps = ('[[transform]]\nderive = "q"\nexpr = "qty / 1000"\n'
@@ -475,16 +473,8 @@ class PipelineVariantsTest(e2e.TempDirTestCase):
             self.assertLessEqual(error, 1e-9, what)
 
 
-class PipelineBadInputTest(e2e.TempDirTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.shared = e2e.TemporaryDirectory("pipeline-bad")
-        cls.lake = os.path.join(cls.shared.name, "lake")
-        make_lake(cls.lake, np.random.default_rng(5))
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.shared.cleanup()
+class PipelineBadInputTest(LakeTestCase):
+    seed = 5
 
     def refused(self, steps, *substrings, code, features=("price",), split=False):
         model = {"kind": "ridge", "features": list(features), "label": "y"}

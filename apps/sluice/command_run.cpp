@@ -15,6 +15,7 @@ struct RunArguments {
   std::string job_file;
   int threads = 0;
   bool is_dry_run = false;
+  std::int64_t test_block_delay_ms = 0;
 };
 
 std::string format_metrics(const model::Metrics& metrics) {
@@ -31,7 +32,8 @@ int run(const mpi::Communicator& comm, const RunArguments& arguments) {
       comm, job,
       {.threads = arguments.threads,
        .is_publishing = !arguments.is_dry_run,
-       .stop_requested = &install_stop_handlers()});
+       .stop_requested = &install_stop_handlers(),
+       .test_block_delay_ms = arguments.test_block_delay_ms});
   if (comm.is_root()) {
     const double rate = result.seconds > 0 ? static_cast<double>(result.num_rows) / result.seconds : 0;
     if (arguments.is_dry_run) {
@@ -56,6 +58,10 @@ void add_run_command(CLI::App& app, Command& selected) {
   command->add_option("--threads", arguments->threads, "OpenMP threads per rank (overrides the job)")
       ->check(CLI::Range(1, 4096));
   command->add_flag("--dry-run", arguments->is_dry_run, "Fit and report, publish nothing");
+  command->add_option("--test-block-delay-ms", arguments->test_block_delay_ms,
+                      "Testing only: pause between blocks (fault-injection tests)")
+      ->check(CLI::Range(0, 10000))
+      ->group(""); // hidden from --help
   command->callback([arguments, &selected] {
     selected = [arguments](const mpi::Communicator& comm) { return run(comm, *arguments); };
   });

@@ -5,7 +5,7 @@ import os
 import re
 import statistics
 
-# Targets from the issue (multi-pass engine); README.md explains each.
+# The model-kind targets; README.md explains each.
 TARGET_PASS_VS_RIDGE = 1.5      # a kind's pass time ÷ ridge's pass time, at most
 TARGET_LOGISTIC_SPEEDUP = 5.0   # scikit-learn's fastest solver (with h5py load) ÷ sluice, at least
 TARGET_KMEANS_SPEEDUP = 2.0     # scikit-learn s per Lloyd iteration ÷ sluice's, at least

@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on build machines
 import matplotlib.pyplot as plt  # noqa: E402
 
-# Targets from the issue; README.md explains each.
+# The targets; README.md explains each.
 TARGET_LIMIT = 0.70
 TARGET_PEER = 2.0
 TARGET_EFFICIENCY = 0.85

@@ -30,6 +30,7 @@ slurm_port=${SLUICE_TESTBED_SLURM_PORT:-6827}
 bridge=$name-br
 readonly EX_NO_NETNS=3
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo_root=$(cd "$here/../.." && pwd) # kept visible in every host, even under /tmp
 
 log() { echo "netns-hosts: $*" >&2; }
 die() {
@@ -75,12 +76,20 @@ do_exec() { # host cmd...
   i=$(host_index "$1")
   shift
   (($# > 0)) || die "exec: no command"
+  # A checkout (or build) under /tmp stays visible: the real /tmp is bound aside first and the
+  # checkout bound back at its own path inside the host's /tmp.
+  mkdir -p "$dir/h$i/outer-tmp"
   # shellcheck disable=SC2016 # the inner shell expands its own arguments
   exec nsenter --net="/run/netns/$(host_name "$i")" -- \
     unshare --mount --uts --propagation slave -- /bin/sh -c '
-      mount --bind "$1" /tmp && mount --bind "$2" /etc/hosts && hostname "$3" || exit 125
-      shift 3
-      exec "$@"' netns-host "$dir/h$i/tmp" "$dir/hosts" "$(host_name "$i")" "$@"
+      mount --rbind /tmp "$4" && mount --bind "$1" /tmp && mount --bind "$2" /etc/hosts &&
+        hostname "$3" || exit 125
+      case $5 in
+        /tmp/*) mkdir -p "$5" && mount --bind "$4/${5#/tmp/}" "$5" || exit 125 ;;
+      esac
+      shift 5
+      exec "$@"' netns-host "$dir/h$i/tmp" "$dir/hosts" "$(host_name "$i")" "$dir/h$i/outer-tmp" \
+    "$repo_root" "$@"
 }
 
 # Whether this machine lets us make network namespaces, veth pairs and bridges at all.

@@ -161,7 +161,8 @@ WrittenPartition write_partition(const job::JobSpec& job, const transform::Pipel
             checksums[c].update(column);
           }
           row_column.append(std::span<const std::int64_t>(runner.row_index(), rows));
-        });
+        },
+        {.max_column_bytes = job.lake.max_column_bytes, .max_chunk_bytes = job.lake.max_chunk_bytes});
     std::vector<std::uint64_t> digests;
     for (const lake::ColumnChecksum& checksum : checksums) digests.push_back(checksum.digest());
     written.rows_in = streamed.rows_in;

@@ -12,9 +12,11 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <exception>
 #include <mutex>
 #include <numeric>
+#include <thread>
 #include <optional>
 
 namespace sluice::coordinator {
@@ -160,6 +162,9 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
   }
   // Checked between blocks: a stop request is honoured within one block even in a huge partition.
   const auto should_stop = [&options](std::int64_t blocks_done) {
+    if (options.test_block_delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(options.test_block_delay_ms));
+    }
     return (options.stop_requested != nullptr && options.stop_requested->load()) ||
            (options.stop_after_blocks >= 0 && blocks_done >= options.stop_after_blocks);
   };

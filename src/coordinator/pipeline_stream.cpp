@@ -16,13 +16,14 @@ namespace sluice::coordinator {
 StreamResult stream_partition(const lake::PartitionInfo& partition, const std::string& group,
                               const transform::Pipeline& pipeline, std::int64_t block_rows,
                               const std::string& unread,
-                              const std::function<void(const transform::PipelineRunner&)>& sink) {
+                              const std::function<void(const transform::PipelineRunner&)>& sink,
+                              const lake::ReadLimits& limits) {
   const std::vector<std::string> inputs = pipeline.raw_inputs();
   std::vector<std::string> read;
   for (const std::string& name : inputs) {
     if (name != unread) read.push_back(name);
   }
-  lake::PartitionReader reader(partition.path, group, read);
+  lake::PartitionReader reader(partition.path, group, read, limits);
   const std::int64_t rows = std::min(block_rows, std::max<std::int64_t>(reader.num_rows(), 1));
   const auto num_inputs = static_cast<std::int64_t>(inputs.size());
   std::vector<double> block(static_cast<std::size_t>(rows * num_inputs));

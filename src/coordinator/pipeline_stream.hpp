@@ -4,6 +4,7 @@
 
 #include "sluice/hdf5/file.hpp"
 #include "sluice/lake/partition_info.hpp"
+#include "sluice/lake/read_limits.hpp"
 #include "sluice/transform/pipeline_runner.hpp"
 
 #include <cstdint>
@@ -28,7 +29,8 @@ struct StreamResult {
 StreamResult stream_partition(const lake::PartitionInfo& partition, const std::string& group,
                               const transform::Pipeline& pipeline, std::int64_t block_rows,
                               const std::string& unread,
-                              const std::function<void(const transform::PipelineRunner&)>& sink);
+                              const std::function<void(const transform::PipelineRunner&)>& sink,
+                              const lake::ReadLimits& limits = {});
 
 /// Creates target's HDF5 file under a temporary name beside it, lets `fill` write it, then makes
 /// it durable and renames it into place: a reader never sees it half-written. On failure the

@@ -4,6 +4,8 @@
 #include "sluice/error.hpp"
 #include "sluice/lake/glob.hpp"
 
+#include "partition_guard.hpp"
+
 #include <fmt/format.h>
 #include <xxhash.h>
 #include <fmt/ranges.h>
@@ -42,6 +44,11 @@ std::vector<PartitionInfo> discover_partitions(const LakeQuery& query) {
     if (!it->is_regular_file(error)) continue;
     std::string relative = it->path().lexically_relative(query.root).generic_string();
     if (!glob_match(query.glob, relative)) continue;
+    // Paths travel in messages, reports and snapshots as UTF-8 text: refuse one that is not.
+    if (printable_text(relative) != relative) {
+      throw DataError(fmt::format("lake {}: partition path '{}' is not printable UTF-8 ('?' marks "
+                                  "the bytes); rename it", query.root, printable_text(relative)));
+    }
     PartitionInfo partition{.relative_path = relative,
                             .path = it->path(),
                             .keys = hive_keys(relative),

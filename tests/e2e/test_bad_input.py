@@ -190,6 +190,13 @@ class BadInputTest(e2e.TempDirTestCase):
         self.lake_with("fletcher", corrupt)
         cases.append(("fletcher32 checksum mismatch", self.job_for("fletcher"), [LAST, "x1"]))
 
+        # A partition whose file name is not UTF-8: refused at discovery, the bytes shown as '?'.
+        def latin1_name(root, rng):
+            path = os.path.join(root.encode(), f"day={DAYS[-1]}".encode(), b"caf\xe9.h5")
+            os.rename(os.path.join(root, LAST), path)
+        self.lake_with("latin1", latin1_name)
+        cases.append(("non-UTF-8 file name", self.job_for("latin1"), ["caf?.h5", "not printable UTF-8"]))
+
         for label, job, substrings in cases:
             with self.subTest(label):
                 self.expect_failure(job, *substrings)

@@ -39,11 +39,12 @@ class MultiHostFaultTest(bed.MultiHostTestCase):
             small = self.path("small-lake")
             features = self.gen_lake(small, partitions=4, rows=500, features=4, seed=5)
             self.sluice(["run", self.write_job("small", small, features, "m")])
-            # block_rows = 1: one read per row and column, so 16 partitions take about a minute: every fault lands mid-run.
+            # 30 blocks per partition with a 200 ms pause between blocks: about 25 s per run on any
+            # machine, so every fault lands mid-run.
             slow = self.path("slow-lake")
             self.gen_lake(slow, partitions=16, rows=30000, features=4, seed=6)
             type(self).features = features
-            type(self).slow_job = self.write_job("slow", slow, features, "m", block_rows=1)
+            type(self).slow_job = self.write_job("slow", slow, features, "m", block_rows=1000)
         self.v1 = os.path.join(registry, "m", "v000001.h5")
         self.v1_hash = sha256(self.v1)
         self.listing = sorted(os.listdir(os.path.join(registry, "m")))
@@ -55,7 +56,7 @@ class MultiHostFaultTest(bed.MultiHostTestCase):
             self.bed.end_processes(host)
 
     def start_and_wait_for_progress(self):
-        running = bed.Running(self.bed.mpirun_args(4, ["run", self.slow_job]))
+        running = bed.Running(self.bed.mpirun_args(4, ["run", self.slow_job, "--test-block-delay-ms", "200"]))
         match = running.wait_for_line(PROGRESS, timeout=60)
         if match is None or int(match.group(1)) >= int(match.group(2)):
             result = running.finish(timeout=10)

@@ -31,6 +31,9 @@ struct RunOptions {
   /// Test hook: behave as if a stop was requested after this many blocks of any one partition
   /// (a stop is honoured between blocks, so a huge partition cannot delay it).
   std::int64_t stop_after_blocks = -1;
+  /// Test hook: sleep this long between blocks, so that fault tests find the job still running
+  /// on any machine (`sluice run --test-block-delay-ms`).
+  std::int64_t test_block_delay_ms = 0;
 };
 
 struct RunResult {

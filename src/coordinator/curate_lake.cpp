@@ -202,15 +202,11 @@ void refuse_empty_output(const mpi::Communicator& comm, const transform::Pipelin
     std::error_code ignored;
     std::filesystem::remove(path, ignored);
   }
-  const transform::PipelineRunner probe(pipeline, transform::fully_fitted, transform::RowSet::all);
-  for (std::size_t r = 2; r < kept.size(); ++r) {
-    if (kept[r] == 0 && kept[r - 1] > 0) {
-      const transform::Step& step = pipeline.steps()[probe.row_steps()[r - 2]];
-      throw schedule::AgreedError(
-          fmt::format("{} keeps none of the {} rows that reach it{}; nothing was written", step.label(),
-                      kept[r - 1], step.expression.empty() ? "" : fmt::format(" ('{}')", step.expression)),
-          ErrorKind::data);
-    }
+  try {
+    pipeline.check_rows_kept(transform::fully_fitted, std::vector<double>(kept.begin(), kept.end()),
+                             "; nothing was written");
+  } catch (const Error& error) {
+    throw schedule::AgreedError(error.what(), kind_of(error)); // every rank holds the same sums
   }
 }
 
@@ -284,8 +280,7 @@ CurateResult curate_lake(const mpi::Communicator& parent, const job::JobSpec& jo
   comm.barrier();
   Json mine = Json::array();
   std::vector<std::filesystem::path> fresh; // written by this run
-  std::vector<std::int64_t> kept(2 + transform::PipelineRunner(pipeline, transform::fully_fitted,
-                                                               transform::RowSet::all).row_steps().size(), 0);
+  std::vector<std::int64_t> kept(2 + pipeline.row_steps(transform::fully_fitted).size(), 0);
   for (std::size_t i = 0; i < partitions.size() && !failure; ++i) {
     if (plan.owner[i] != comm.rank()) continue;
     if (options.run.stop_requested != nullptr && options.run.stop_requested->load()) break;

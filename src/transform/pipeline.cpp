@@ -412,6 +412,35 @@ std::vector<int> Pipeline::output_columns() const {
   return slots;
 }
 
+std::vector<std::size_t> Pipeline::row_steps(int pass) const {
+  std::vector<std::size_t> steps;
+  for (std::size_t s = 0; s < steps_.size(); ++s) {
+    const Step& step = steps_[s];
+    const bool is_applied = step.is_stateful() ? step.fit_pass < pass : step.level <= pass;
+    const bool drops_rows = step.kind == StepKind::filter ||
+                            (step.kind == StepKind::impute && step.strategy == ImputeStrategy::drop);
+    if (is_applied && drops_rows) steps.push_back(s);
+  }
+  return steps;
+}
+
+void Pipeline::check_rows_kept(int pass, const std::vector<double>& kept, std::string_view consequence) const {
+  if (kept.size() < 2 || kept[0] == 0.0) return;
+  if (kept[1] == 0.0) {
+    throw DataError(fmt::format("the split leaves no training row of the {} read{}", kept[0], consequence));
+  }
+  const std::vector<std::size_t> steps = row_steps(pass);
+  for (std::size_t r = 2; r < kept.size() && r - 2 < steps.size(); ++r) {
+    if (kept[r] == 0.0 && kept[r - 1] > 0.0) {
+      const Step& step = steps_[steps[r - 2]];
+      throw DataError(fmt::format("{} keeps none of the {} rows that reach it{}{}", step.label(),
+                                  kept[r - 1],
+                                  step.expression.empty() ? "" : fmt::format(" ('{}')", step.expression),
+                                  consequence));
+    }
+  }
+}
+
 void Pipeline::check_columns(const std::vector<std::string>& file_columns, const std::string& file,
                              bool require_inputs) const {
   const std::set<std::string> present(file_columns.begin(), file_columns.end());

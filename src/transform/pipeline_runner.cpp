@@ -40,18 +40,8 @@ double hive_key_value(const std::vector<std::string>& values, const std::string&
 PipelineRunner::PipelineRunner(const Pipeline& pipeline, int pass, RowSet rows, StepObserver observer)
     : pipeline_(&pipeline), pass_(pass), row_set_(rows), observer_(std::move(observer)),
       scratch_(std::make_unique<Scratch>()) {
-  const std::vector<Step>& steps = pipeline.steps();
-  kept_counts_.assign(2, 0);
-  for (std::size_t s = 0; s < steps.size(); ++s) {
-    const Step& step = steps[s];
-    const bool is_applied = step.is_stateful() ? step.fit_pass < pass : step.level <= pass;
-    if (!is_applied) continue;
-    if (step.kind == StepKind::filter ||
-        (step.kind == StepKind::impute && step.strategy == ImputeStrategy::drop)) {
-      row_steps_.push_back(s);
-      kept_counts_.push_back(0);
-    }
-  }
+  row_steps_ = pipeline.row_steps(pass);
+  kept_counts_.assign(2 + row_steps_.size(), 0);
   slots_.resize(pipeline.columns().size());
   is_live_.assign(slots_.size(), 0);
   num_raw_ = static_cast<std::size_t>(std::count_if(

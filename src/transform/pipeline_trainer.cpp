@@ -293,7 +293,7 @@ void PipelineTrainer::start_model() {
     if (slot < 0) throw ConfigError(fmt::format("model column '{}' is no column of the pipeline", name));
     model_slots_.push_back(slot);
   }
-  num_counts_ = 2 + PipelineRunner(pipeline_, fully_fitted, RowSet::training).row_steps().size();
+  num_counts_ = 2 + pipeline_.row_steps(fully_fitted).size();
   phase_ = Phase::model;
 }
 
@@ -451,18 +451,8 @@ bool PipelineTrainer::update(const model::Partial& merged) {
     if (!merged.empty()) {
       const std::size_t counts = num_counts_;
       // Which step left no row, when none is left: named before the model complains.
-      if (merged[1] == 0.0 && merged[0] > 0.0) {
-        throw DataError(fmt::format("the split leaves no training row of the {} read", merged[0]));
-      }
-      const PipelineRunner probe(pipeline_, fully_fitted, RowSet::training);
-      for (std::size_t r = 2; r < counts; ++r) {
-        if (merged[r] == 0.0 && merged[r - 1] > 0.0) {
-          const Step& step = pipeline_.steps()[probe.row_steps()[r - 2]];
-          throw DataError(fmt::format("{} keeps none of the {} rows that reach it{}", step.label(),
-                                      merged[r - 1],
-                                      step.expression.empty() ? "" : fmt::format(" ('{}')", step.expression)));
-        }
-      }
+      pipeline_.check_rows_kept(fully_fitted,
+                                std::vector<double>(merged.begin(), merged.begin() + static_cast<std::ptrdiff_t>(counts)));
       inner.assign(merged.begin() + static_cast<std::ptrdiff_t>(counts) + 1, merged.end());
       if (is_scaler_pending() && !inner.empty()) fit_scalers_from_statistics(inner);
       if (pass_notes_.size() < 64) pass_notes_.push_back(fmt::format("{}: {} rows in, {} to the model",

@@ -368,10 +368,12 @@ class PipelineTest(LakeTestCase):
         self.assertEqual(result.returncode, 0, result.describe())
         self.assertIn("(4 reused, 0 skipped)", result.stdout, result.describe())
 
-    def test_same_bits_on_1_2_4_ranks(self):
+    def test_same_bits_on_1_2_3_4_ranks_and_2_threads(self):
         bits = []
-        for ranks in [1, 2, 4]:
-            _, _, snapshot = self.run_pipeline_job(ranks, name=f"r{ranks}")
+        for ranks, threads in [(1, None), (2, None), (3, None), (4, None), (2, 2)]:
+            job = job_file(self.dir, self.lake, self.path("registry"), f"r{ranks}t{threads}")
+            _, snap = e2e.run_job(self, job, ranks, threads=threads)
+            snapshot = snap["path"]
             bits.append((file_bits(snapshot, "pipeline"), file_bits(snapshot, "model"),
                          metrics_of(snapshot)))
         for other in bits[1:]:

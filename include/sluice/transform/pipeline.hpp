@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice::transform {
@@ -121,6 +122,13 @@ public:
   int find_column(const std::string& name) const;
   /// Adds the indicator columns of a fitted one_hot step.
   void add_one_hot_columns(int step_index);
+
+  /// The row-dropping steps (filters, `drop` imputers) applied in `pass`, in step order.
+  std::vector<std::size_t> row_steps(int pass) const;
+  /// Given the rows that entered, were left after the split and after each of row_steps(pass)
+  /// (PipelineRunner::kept_counts), throws DataError naming the first step that left none of the
+  /// rows reaching it; `consequence` ends the message.
+  void check_rows_kept(int pass, const std::vector<double>& kept, std::string_view consequence = "") const;
 
   /// Checks the compiled steps against the columns a partition holds (`file` names it): a
   /// derived column must not shadow one of them (DataError), and with `require_inputs` every raw

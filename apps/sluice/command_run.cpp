@@ -1,5 +1,6 @@
 // sluice run JOB.toml: the batch flow from lake to published snapshot.
 #include "commands.hpp"
+#include "test_kill_point.hpp"
 
 #include "sluice/coordinator/run_job.hpp"
 #include "sluice/job/job_spec.hpp"
@@ -15,7 +16,9 @@ struct RunArguments {
   std::string job_file;
   int threads = 0;
   bool is_dry_run = false;
+  bool is_cache_off = false;
   std::int64_t test_block_delay_ms = 0;
+  std::string test_kill_at;
 };
 
 std::string format_metrics(const model::Metrics& metrics) {
@@ -32,21 +35,28 @@ int run(const mpi::Communicator& comm, const RunArguments& arguments) {
       comm, job,
       {.threads = arguments.threads,
        .is_publishing = !arguments.is_dry_run,
+       .use_partial_cache = !arguments.is_cache_off,
        .stop_requested = &install_stop_handlers(),
-       .test_block_delay_ms = arguments.test_block_delay_ms});
+       .test_block_delay_ms = arguments.test_block_delay_ms,
+       .fault_point = make_kill_point(arguments.test_kill_at, comm.rank())});
   if (comm.is_root()) {
     const double rate = result.seconds > 0 ? static_cast<double>(result.num_rows) / result.seconds : 0;
     if (arguments.is_dry_run) {
       fmt::print("fitted (dry run, nothing published): {}\n", format_metrics(result.metrics));
+    } else if (result.gate && !result.gate->is_accepted) {
+      fmt::print("not published: gate {}\n", result.gate->summary);
     } else {
+      if (result.gate) fmt::print("gate {}\n", result.gate->summary);
       fmt::print("published {} (version {})\n", result.snapshot_path.string(), result.version);
     }
-    fmt::print("rows={} partitions={} resumed={} ranks={} passes={} seconds={:.3f} rows_per_s={:.0f}\n",
-               result.num_rows, result.num_partitions, result.num_resumed_partitions, comm.size(),
-               result.num_passes, result.seconds, rate);
+    fmt::print("rows={} partitions={} read={} cached={} ranks={} passes={} seconds={:.3f} "
+               "rows_per_s={:.0f}\n",
+               result.num_rows, result.num_partitions, result.num_read_partitions,
+               result.num_cached_partitions, comm.size(), result.num_passes, result.seconds, rate);
     fmt::print("metrics: {}\n", format_metrics(result.metrics));
   }
-  return 0;
+  // A Slurm script tells "the challenger lost" from success and from failure by this code.
+  return result.gate && !result.gate->is_accepted ? exit_gate_rejected : 0;
 }
 
 } // namespace
@@ -58,10 +68,23 @@ void add_run_command(CLI::App& app, Command& selected) {
   command->add_option("--threads", arguments->threads, "OpenMP threads per rank (overrides the job)")
       ->check(CLI::Range(1, 4096));
   command->add_flag("--dry-run", arguments->is_dry_run, "Fit and report, publish nothing");
+  command->add_flag("--no-cache", arguments->is_cache_off,
+                    "Read every partition: neither use nor fill the partial cache");
   command->add_option("--test-block-delay-ms", arguments->test_block_delay_ms,
                       "Testing only: pause between blocks (fault-injection tests)")
       ->check(CLI::Range(0, 10000))
       ->group(""); // hidden from --help
+  command->add_option("--test-kill-at", arguments->test_kill_at,
+                      "Testing only: SIGKILL a rank at POINT[:RANK[:NTH]] (fault-injection tests)")
+      ->check([](const std::string& spec) {
+        try {
+          make_kill_point(spec, 0); // every rank parses alike, so a bad spec ends all of them
+          return std::string();
+        } catch (const Error& error) {
+          return std::string(error.what());
+        }
+      })
+      ->group("");
   command->callback([arguments, &selected] {
     selected = [arguments](const mpi::Communicator& comm) { return run(comm, *arguments); };
   });

@@ -40,5 +40,7 @@ const std::atomic<bool>& install_stop_handlers();
 void add_transform_command(CLI::App& app, Command& selected);
 /// Exit code of a run stopped on request with its progress saved (EX_TEMPFAIL).
 inline constexpr int exit_stopped = 75;
+/// `run` with [publish.gate]: the new model did not beat the champion; nothing was published.
+inline constexpr int exit_gate_rejected = 7;
 
 } // namespace sluice::app

@@ -107,11 +107,7 @@ int history(const GovernanceArguments& a) {
   registry.checked_model_directory(a.name);
   for (const snapshot::HistoryEntry& e : registry.history(a.name)) {
     if (a.is_json) {
-      nlohmann::json line = {{"time", e.time_utc}, {"action", e.action}, {"pointer", e.pointer},
-                             {"from", e.from ? nlohmann::json(*e.from) : nlohmann::json(nullptr)},
-                             {"to", e.to ? nlohmann::json(*e.to) : nlohmann::json(nullptr)},
-                             {"removed", e.removed}, {"reason", e.reason}, {"user", e.user}, {"host", e.host}};
-      fmt::print("{}\n", line.dump());
+      fmt::print("{}\n", snapshot::history_line(e));
     } else if (e.action == "gc") {
       fmt::print("{}  gc           removed {}  {}@{}{}\n", e.time_utc, fmt::join(e.removed, " "), e.user,
                  e.host, e.reason.empty() ? "" : "  " + e.reason);

@@ -25,7 +25,7 @@
 #   SLUICE_FAST_REQUEUE  1 (default): after a requeue, cut Slurm's start delay for it to about
 #                        2 s (`scontrol update jobid=ID StartTime=now`); 0: leave the delay
 
-# Exit code of `sluice run` when it stopped at a partition boundary with a checkpoint saved.
+# Exit code of `sluice run` when it stopped on request, its finished partitions kept in the partial cache.
 readonly SLUICE_EX_STOPPED=75
 
 # "run" counts the earlier runs of this job: requeues plus resubmissions.
@@ -170,13 +170,13 @@ _sluice_forward() { # signal name that arrived
   if [[ -n $_sluice_child ]] && kill -0 "$_sluice_child" 2>/dev/null; then
     sluice_log "SIG$1 received: asking sluice to stop at the next partition boundary"
     # USR1 in both cases: mpirun and srun forward USR1 to every rank, whereas a TERM makes
-    # mpirun kill the ranks itself before they can save a checkpoint.
+    # mpirun kill the ranks itself before they can stop cleanly.
     kill -USR1 "$_sluice_child" 2>/dev/null || true
   fi
 }
 
 # Runs sluice on job file $1 under the launcher, forwarding USR1/TERM from the batch shell, and
-# requeues or resubmits the job when sluice stopped early with a checkpoint. Further arguments
+# requeues or resubmits the job when sluice stopped early (finished partitions in the partial cache). Further arguments
 # are the script's own, kept for a resubmission. Exits the script with the final status.
 sluice_launch() {
   local job=$1
@@ -234,8 +234,8 @@ sluice_launch() {
   fi
   if ((_sluice_term)); then
     # A TERM means Slurm is ending the job (scancel, time limit, preemption): leave the
-    # checkpoint for a later run rather than fight the cancellation.
-    sluice_log "stopped by SIGTERM; checkpoint kept, not requeueing"
+    # partial cache for a later run rather than fight the cancellation.
+    sluice_log "stopped by SIGTERM; finished partitions kept in the partial cache, not requeueing"
     exit "$rc"
   fi
   _sluice_wait_steps_gone
@@ -272,21 +272,21 @@ _sluice_wait_steps_gone() {
 }
 
 # Requeues this job (same id, same options) or, where that is refused, submits a copy of the
-# script that starts after this job. Either way the next run resumes from the checkpoint.
+# script that starts after this job. Either way the next run resumes from the partial cache.
 _sluice_continue() {
   local restarts=$((${SLURM_RESTART_COUNT:-0} + ${SLUICE_RESUBMIT_COUNT:-0}))
   if ((restarts >= SLUICE_MAX_RESTARTS)); then
-    sluice_log "stopped with a checkpoint, but $restarts restarts reached SLUICE_MAX_RESTARTS; not continuing"
+    sluice_log "stopped on request, but $restarts restarts reached SLUICE_MAX_RESTARTS; not continuing"
     exit "$SLUICE_EX_STOPPED"
   fi
   case $SLUICE_REQUEUE in
     never)
-      sluice_log "stopped with a checkpoint; SLUICE_REQUEUE=never, rerun the job to resume"
+      sluice_log "stopped with its finished partitions in the partial cache; SLUICE_REQUEUE=never, rerun the job to resume"
       exit "$SLUICE_EX_STOPPED"
       ;;
     auto | requeue)
       if timeout 30 scontrol requeue "$SLURM_JOB_ID"; then
-        sluice_log "stopped with a checkpoint; requeued job $SLURM_JOB_ID to resume"
+        sluice_log "stopped with its finished partitions in the partial cache; requeued job $SLURM_JOB_ID to resume"
         ((SLUICE_FAST_REQUEUE)) && _sluice_clear_requeue_delay
         # Slurm now ends this run of the job; wait for that rather than report a status
         # that would race with the requeue.
@@ -372,9 +372,9 @@ _sluice_resubmit() {
   # $0 is Slurm's copy of the batch script, still in place while this job runs.
   if newid=$(SLUICE_RESUBMIT_COUNT=$next SLUICE_ARRAY_TASK_ID=${SLURM_ARRAY_TASK_ID:-${SLUICE_ARRAY_TASK_ID:-}} \
     timeout 30 "${clean[@]}" sbatch --parsable "${opts[@]}" "$0" "$@"); then
-    sluice_log "stopped with a checkpoint; resubmitted as job $newid to resume"
+    sluice_log "stopped with its finished partitions in the partial cache; resubmitted as job $newid to resume"
   else
-    sluice_log "error: resubmission failed; rerun the job to resume from the checkpoint"
+    sluice_log "error: resubmission failed; rerun the job to resume from the partial cache"
   fi
   exit "$SLUICE_EX_STOPPED"
 }

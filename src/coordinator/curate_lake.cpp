@@ -79,7 +79,8 @@ int fit_pipeline(const mpi::Communicator& comm, const job::JobSpec& job,
   for (bool is_more = trainer.pipeline().num_fit_passes() > 0; is_more; ++passes) {
     const PassPlan pass = plan_pass(plan, partitions, true);
     Progress progress(comm, pass.reader, pass.weight);
-    PassWork work = run_pass(comm, job, trainer, partitions, pass, options, threads, cache, progress);
+    PassWork work = run_pass(comm, job, trainer, partitions, pass, options, threads, cache,
+                             nullptr, progress);
     if (comm.any_of(work.is_stopped)) {
       throw StoppedError("stopped on request while fitting the pipeline; run the same job again");
     }
@@ -245,7 +246,7 @@ CurateResult curate_lake(const mpi::Communicator& parent, const job::JobSpec& jo
   schedule::raise_if_any_failed(comm, failure);
 
   if (compiled) check_pipeline_columns(comm, job, partitions, *compiled);
-  Plan plan = make_plan(comm, job, partitions);
+  Plan plan = make_plan(comm, partitions, nullptr); // a transform job keeps no partials
   CurateResult result;
   if (compiled) {
     job::ModelSpec no_model; // only the pipeline's passes run here: the model is not trained

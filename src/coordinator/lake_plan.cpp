@@ -1,8 +1,6 @@
 // Discovery on rank 0, inspection spread over the ranks, LPT planning on rank 0.
 #include "lake_plan.hpp"
 
-#include "checkpoint.hpp"
-
 #include "sluice/hdf5/file.hpp"
 #include "sluice/lake/catalog.hpp"
 #include "sluice/lake/hive.hpp"
@@ -55,27 +53,36 @@ std::vector<lake::PartitionInfo> discover(const mpi::Communicator& comm, const j
   return partitions;
 }
 
-Plan make_plan(const mpi::Communicator& comm, const job::JobSpec& job,
-               const std::vector<lake::PartitionInfo>& partitions) {
+Plan make_plan(const mpi::Communicator& comm, const std::vector<lake::PartitionInfo>& partitions,
+               const PartialCache* cache) {
   Plan plan;
   std::vector<std::int64_t> packed;
   on_root(comm, [&] {
-    if (job.has_model) plan.resumed = load_checkpoint(job, partitions); // a run's own checkpoint
-    if (!plan.resumed.empty()) {
-      spdlog::info("resuming: {} of {} partitions already done in {}", plan.resumed.size(),
-                   partitions.size(), checkpoint_path(job).string());
+    if (cache != nullptr) {
+      for (std::size_t i = 0; i < partitions.size(); ++i) {
+        if (auto outcome = cache->load(cache->entry_key(partitions[i]))) {
+          outcome->index = i;
+          outcome->is_cached = true;
+          outcome->rank = -1; // read by no rank in this run
+          plan.cached.emplace(i, std::move(*outcome));
+        }
+      }
+      if (!plan.cached.empty()) {
+        spdlog::info("partial cache: {} of {} partitions unchanged since they were read, in {}",
+                     plan.cached.size(), partitions.size(), cache->root().string());
+      }
     }
-    // Resumed partitions skip the first pass only; later passes read them like any other, so
+    // Cached partitions skip the first pass only; later passes read them like any other, so
     // they are planned too. File sizes stand for rows: with one schema they are proportional.
     std::vector<std::int64_t> sizes;
     for (const lake::PartitionInfo& partition : partitions) sizes.push_back(partition.file_bytes);
     schedule::Assignment assignment = schedule::plan_partitions(sizes, comm.size());
     packed.assign(assignment.owner.begin(), assignment.owner.end());
     for (std::size_t i = 0; i < partitions.size(); ++i) {
-      auto resumed = plan.resumed.find(i);
-      packed.push_back(resumed == plan.resumed.end() ? 0 : resumed->second.rows);
+      auto cached = plan.cached.find(i);
+      packed.push_back(cached == plan.cached.end() ? 0 : cached->second.rows);
     }
-    for (std::size_t i = 0; i < partitions.size(); ++i) packed.push_back(plan.resumed.contains(i));
+    for (std::size_t i = 0; i < partitions.size(); ++i) packed.push_back(plan.cached.contains(i));
     packed.push_back(static_cast<std::int64_t>(assignment.imbalance() * 1e6));
   });
   comm.broadcast(packed);
@@ -83,7 +90,7 @@ Plan make_plan(const mpi::Communicator& comm, const job::JobSpec& job,
   plan.owner.assign(packed.begin(), packed.begin() + static_cast<std::ptrdiff_t>(n));
   plan.rows.assign(packed.begin() + static_cast<std::ptrdiff_t>(n),
                    packed.begin() + static_cast<std::ptrdiff_t>(2 * n));
-  plan.is_resumed.assign(packed.begin() + static_cast<std::ptrdiff_t>(2 * n),
+  plan.is_cached.assign(packed.begin() + static_cast<std::ptrdiff_t>(2 * n),
                          packed.begin() + static_cast<std::ptrdiff_t>(3 * n));
   plan.imbalance = static_cast<double>(packed.back()) / 1e6;
   return plan;
@@ -112,7 +119,7 @@ PassPlan plan_pass(const Plan& plan, const std::vector<lake::PartitionInfo>& par
   PassPlan pass{plan.owner, plan.rows, is_first_pass};
   if (!is_first_pass) return pass;
   for (std::size_t i = 0; i < partitions.size(); ++i) {
-    if (plan.is_resumed[i]) pass.reader[i] = -1;
+    if (plan.is_cached[i]) pass.reader[i] = -1;
     pass.weight[i] = partitions[i].file_bytes;
   }
   return pass;

@@ -1,6 +1,7 @@
 // Discover, inspect and plan: which partitions take part, their rows, and which rank reads each.
 #pragma once
 
+#include "partial_cache.hpp"
 #include "partition_worker.hpp"
 
 #include "sluice/job/job_spec.hpp"
@@ -16,22 +17,22 @@ namespace sluice::coordinator {
 
 struct Plan {
   std::vector<int> owner;              ///< reading rank per partition; -1: skipped (bad)
-  /// Rows per partition: known once the first pass has opened every file (from the checkpoint
-  /// for resumed ones), 0 before.
+  /// Rows per partition: known once the first pass has opened every file (from the partial
+  /// cache for cached ones), 0 before.
   std::vector<std::int64_t> rows;
-  std::vector<char> is_resumed;        ///< first pass's partial comes from the checkpoint
-  std::map<std::size_t, PartitionOutcome> resumed;  ///< root only, with partials
+  std::vector<char> is_cached;         ///< first pass's partial comes from the partial cache
+  std::map<std::size_t, PartitionOutcome> cached;  ///< root only, with partials
   double imbalance = 1.0;
 };
 
 /// Collective: rank 0 lists the lake's partitions, every rank gets the list.
 std::vector<lake::PartitionInfo> discover(const mpi::Communicator& comm, const job::JobSpec& job);
 
-/// Collective: loads the checkpoint and balances the partitions over the ranks by file size
+/// Collective: looks every partition up in the partial cache (if any) and balances the partitions over the ranks by file size
 /// (largest first to the least-loaded rank). No file is opened here: each partition is opened
 /// once, by the rank that reads it, which checks its schema then.
-Plan make_plan(const mpi::Communicator& comm, const job::JobSpec& job,
-               const std::vector<lake::PartitionInfo>& partitions);
+Plan make_plan(const mpi::Communicator& comm, const std::vector<lake::PartitionInfo>& partitions,
+               const PartialCache* cache);
 
 /// Collective, after the first pass: every rank learns each partition's rows and which were
 /// skipped while reading (they take no part in later passes). Throws on every rank when every
@@ -47,7 +48,7 @@ struct PassPlan {
   bool is_first = false; ///< the first pass: where bad partitions may be skipped
 };
 
-/// The first pass leaves out resumed partitions (their partials come from the checkpoint) and,
+/// The first pass leaves out cached partitions (their partials come from the cache) and,
 /// rows being unknown until files are opened, weighs partitions by file size; later passes read
 /// every partition that was not skipped and weigh it by its rows.
 PassPlan plan_pass(const Plan& plan, const std::vector<lake::PartitionInfo>& partitions,

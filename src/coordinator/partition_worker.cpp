@@ -26,7 +26,8 @@ nlohmann::json to_json(const PartitionOutcome& o) {
           {"seconds", o.seconds},
           {"bytes", o.bytes},
           {"rank", o.rank},
-          {"skipped_reason", o.skipped_reason}};
+          {"skipped_reason", o.skipped_reason},
+          {"cached", o.is_cached}};
 }
 
 PartitionOutcome outcome_from_json(const nlohmann::json& j) {
@@ -42,6 +43,7 @@ PartitionOutcome outcome_from_json(const nlohmann::json& j) {
   o.bytes = j.at("bytes").get<std::int64_t>();
   o.rank = j.at("rank").get<int>();
   o.skipped_reason = j.at("skipped_reason").get<std::string>();
+  o.is_cached = j.at("cached").get<bool>();
   return o;
 }
 

@@ -16,6 +16,8 @@
 
 namespace sluice::coordinator {
 
+class PartialCache;
+
 /// What one partition contributed to a pass. Everything but the partial travels to the
 /// coordinator as JSON after the first pass; partials travel along the merge tree.
 struct PartitionOutcome {
@@ -27,6 +29,7 @@ struct PartitionOutcome {
   std::int64_t bytes = 0;
   int rank = 0;
   std::string skipped_reason; ///< non-empty: skipped under on_bad_partition = "skip"
+  bool is_cached = false;     ///< the first pass took it from the partial cache (not read)
   model::Partial partial;
 };
 
@@ -45,6 +48,9 @@ struct PartitionTask {
   /// the partition with PartitionInterrupted, so a stop request is honoured within a block.
   std::function<bool(std::int64_t)> should_stop;
   bool may_skip = true; ///< the bad-partition policy may skip it (first pass only)
+  /// Non-null (first pass only): a finished partition's outcome is stored there at once, so a
+  /// job killed later resumes without reading it again.
+  const PartialCache* partial_cache = nullptr;
 };
 
 /// A partition abandoned part-way because a stop was requested: it has no outcome and is read

@@ -2,6 +2,8 @@
 // bad-partition policy, stop requests and progress; failures are agreed on at the end.
 #include "pass_executor.hpp"
 
+#include "partial_cache.hpp"
+
 #include "sluice/schedule/collective.hpp"
 
 #include <fmt/format.h>
@@ -58,8 +60,12 @@ Attempt attempt_partition(const mpi::Communicator& comm, const PartitionTask& ta
     return {std::move(skipped), std::nullopt};
   };
   try {
+    // The file's identity before reading it: one changed while being read is read again.
+    const std::string cache_key =
+        task.partial_cache != nullptr ? task.partial_cache->entry_key(*task.partition) : "";
     PartitionOutcome outcome = process_partition(task, buffer);
     outcome.rank = comm.rank();
+    if (task.partial_cache != nullptr) task.partial_cache->store(cache_key, outcome);
     return {std::move(outcome), std::nullopt};
   } catch (const PartitionInterrupted&) {
     return {std::nullopt, std::nullopt, true};
@@ -120,6 +126,7 @@ std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm,
           stopped = true;
           is_halted = true;
         }
+        if (is_finished(attempt) && options.fault_point) options.fault_point("read");
         if (is_finished(attempt)) {
           const std::lock_guard lock(pending_mutex);
           pending.push_back({attempt.outcome->rows, attempt.outcome->bytes, tasks[position].work});
@@ -144,7 +151,7 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                   const model::Trainer& trainer,
                   const std::vector<lake::PartitionInfo>& partitions, const PassPlan& pass,
                   const RunOptions& options, int num_threads, RankCache& cache,
-                  Progress& progress) {
+                  const PartialCache* partial_cache, Progress& progress) {
   PassWork work;
   std::optional<LocalFailure> failure;
   const model::AccumulatorOptions accumulator{
@@ -177,7 +184,8 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                      .cache = cache.is_enabled ? &cache : nullptr,
                      .work = pass.weight[i],
                      .should_stop = should_stop,
-                     .may_skip = pass.is_first});
+                     .may_skip = pass.is_first,
+                     .partial_cache = pass.is_first ? partial_cache : nullptr});
   }
   const auto take = [&](Attempt& attempt) {
     if (attempt.failure) {
@@ -206,6 +214,7 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
           work.is_stopped = true;
           break;
         }
+        if (is_finished(attempt) && options.fault_point) options.fault_point("read");
         if (is_finished(attempt)) {
           progress.partition_done(attempt.outcome->rows, attempt.outcome->bytes, task.work);
         }

@@ -22,11 +22,12 @@ struct PassWork {
 /// Collective. Runs the trainer's current pass over this rank's partitions (pass.reader == rank),
 /// with the job's threads: whole partitions per
 /// thread when there are at least as many as threads, else threads share each block. Bad
-/// partitions follow the job's policy; any failure is agreed on by every rank before returning.
+/// partitions follow the job's policy; in the first pass each finished partition goes to the
+/// partial cache (when given) as soon as it is done; any failure is agreed on by every rank before returning.
 PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                   const model::Trainer& trainer,
                   const std::vector<lake::PartitionInfo>& partitions, const PassPlan& pass,
                   const RunOptions& options, int num_threads, RankCache& cache,
-                  Progress& progress);
+                  const PartialCache* partial_cache, Progress& progress);
 
 } // namespace sluice::coordinator

@@ -29,7 +29,7 @@ Progress::Progress(const mpi::Communicator& comm, const std::vector<int>& owner,
                    const std::vector<std::int64_t>& work)
     : comm_(comm.dup()) {
   for (std::size_t i = 0; i < owner.size(); ++i) {
-    if (owner[i] < 0) continue; // skipped or resumed: no work this pass
+    if (owner[i] < 0) continue; // skipped or cached: no work this pass
     ++total_partitions_;
     total_work_ += work[i];
   }

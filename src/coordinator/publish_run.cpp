@@ -1,8 +1,6 @@
 // Snapshot assembly (model, pipeline, metrics, history, lineage) and the atomic publish.
 #include "publish_run.hpp"
 
-#include "checkpoint.hpp"
-
 #include "sluice/error.hpp"
 
 #include "sluice/model/gram.hpp"
@@ -101,6 +99,54 @@ snapshot::Snapshot build_snapshot(const PublishInput& in) {
   return s;
 }
 
+double metric_value(const model::Metrics& metrics, const std::string& metric, const std::string& whose) {
+  std::string available;
+  for (const auto& [name, value] : metrics) {
+    if (name == metric) return value;
+    available += (available.empty() ? "" : ", ") + name;
+  }
+  throw ConfigError(fmt::format("publish.gate.metric: {} has no metric '{}' (it has: {}); nothing "
+                                "was published",
+                                whose, metric, available));
+}
+
+// The champion is the version the alias names; no champion means the challenger wins.
+GateResult judge(const snapshot::SnapshotRegistry& registry, const job::JobSpec& job,
+                 const model::Metrics& metrics) {
+  const job::GateSpec& gate = *job.publish.gate;
+  GateResult result;
+  result.challenger_value = metric_value(metrics, gate.metric, "the new model");
+  result.champion_version = registry.alias_version(job.publish.name, gate.alias);
+  if (!result.champion_version) {
+    result.summary = fmt::format("accepted: no champion ({}@{} does not exist); {} = {:.10g}",
+                                 job.publish.name, gate.alias, gate.metric, result.challenger_value);
+    return result;
+  }
+  const std::filesystem::path champion_path =
+      registry.snapshot_path(job.publish.name, *result.champion_version);
+  const snapshot::Snapshot champion = snapshot::read_snapshot(champion_path); // verified
+  result.champion_value = metric_value(champion.metrics, gate.metric,
+                                       fmt::format("the champion {}", champion_path.string()));
+  const double improvement = gate.is_larger_better ? result.challenger_value - *result.champion_value
+                                                   : *result.champion_value - result.challenger_value;
+  result.is_accepted = improvement > gate.margin;
+  result.summary = fmt::format(
+      "{}: {} = {:.10g} against {:.10g} for the champion {}@{} (v{}), {} is better, margin {:g}",
+      result.is_accepted ? "accepted" : "rejected", gate.metric, result.challenger_value,
+      *result.champion_value, job.publish.name, gate.alias, *result.champion_version,
+      gate.is_larger_better ? "larger" : "smaller", gate.margin);
+  return result;
+}
+
+void record(snapshot::SnapshotRegistry& registry, const job::JobSpec& job, const GateResult& gate,
+            std::optional<std::int64_t> challenger) {
+  std::map<std::string, double> values = {{"challenger", gate.challenger_value},
+                                          {"margin", job.publish.gate->margin}};
+  if (gate.champion_value) values["champion"] = *gate.champion_value;
+  registry.record_gate(job.publish.name, job.publish.gate->alias, gate.champion_version, challenger,
+                       std::move(values), job.publish.gate->metric + " " + gate.summary);
+}
+
 } // namespace
 
 PublishOutput publish_run(const PublishInput& in, bool is_publishing) {
@@ -108,7 +154,14 @@ PublishOutput publish_run(const PublishInput& in, bool is_publishing) {
   check_finite(in.trainer, *s.model);
   PublishOutput output{.num_rows = s.num_rows};
   if (!is_publishing) return output;
-  snapshot::SnapshotRegistry registry(in.job.publish.registry);
+  snapshot::SnapshotRegistry registry(in.job.publish.registry, {.fault_point = in.fault_point});
+  if (in.job.publish.gate) {
+    output.gate = judge(registry, in.job, s.metrics);
+    if (!output.gate->is_accepted) {
+      record(registry, in.job, *output.gate, std::nullopt);
+      return output; // nothing published: the champion stays
+    }
+  }
   output.version = registry.publish(
       in.job.publish.name,
       [&](const std::filesystem::path& temporary, std::int64_t version) {
@@ -132,7 +185,11 @@ PublishOutput publish_run(const PublishInput& in, bool is_publishing) {
             .dump(2);
       });
   output.path = registry.snapshot_path(in.job.publish.name, output.version);
-  remove_checkpoint(in.job);
+  if (output.gate) {
+    record(registry, in.job, *output.gate, output.version);
+    registry.set_alias(in.job.publish.name, in.job.publish.gate->alias, output.version,
+                       "gate " + output.gate->summary);
+  }
   return output;
 }
 

@@ -2,7 +2,6 @@
 // update until the model kind is done, then publish. No model-specific code lives here.
 #include "sluice/coordinator/run_job.hpp"
 
-#include "checkpoint.hpp"
 #include "lake_plan.hpp"
 #include "pass_executor.hpp"
 #include "progress.hpp"
@@ -94,7 +93,7 @@ void plan_cache(const mpi::Communicator& comm, const job::JobSpec& job,
   cache.is_enabled = trainer.is_iterative();
 }
 
-// Root: every outcome of the first pass (metadata only), by partition index, with resumed ones.
+// Root: every outcome of the first pass (metadata only), by partition index, with cached ones.
 std::map<std::size_t, PartitionOutcome> gather_outcomes(const mpi::Communicator& comm,
                                                         const PassWork& work, const Plan& plan) {
   Json mine = Json::array();
@@ -107,7 +106,7 @@ std::map<std::size_t, PartitionOutcome> gather_outcomes(const mpi::Communicator&
     }
   }
   if (comm.is_root()) {
-    for (const auto& [index, outcome] : plan.resumed) {
+    for (const auto& [index, outcome] : plan.cached) {
       all[index] = outcome;
       all[index].partial.clear();
     }
@@ -137,32 +136,21 @@ void check_nonfinite(const mpi::Communicator& comm, const job::JobSpec& job,
   });
 }
 
-// Saves the first pass's finished partials to the checkpoint, then stops every rank.
-[[noreturn]] void save_stopped_run(const mpi::Communicator& comm, const job::JobSpec& job,
-                                   const std::vector<lake::PartitionInfo>& partitions,
-                                   const std::map<std::size_t, model::Partial>& first_partials,
-                                   std::map<std::size_t, PartitionOutcome> outcomes) {
-  Json mine = Json::array();
-  for (const auto& [index, partial] : first_partials) mine.push_back({index, partial});
-  std::vector<std::string> all = comm.gather(mine.dump());
-  std::size_t num_saved = 0;
-  on_root(comm, [&] {
-    for (const std::string& text : all) {
-      for (const Json& entry : Json::parse(text)) {
-        outcomes[entry[0].get<std::size_t>()].partial = entry[1].get<std::vector<double>>();
-      }
-    }
-    std::vector<PartitionOutcome> finished;
-    for (auto& [index, outcome] : outcomes) {
-      if (outcome.skipped_reason.empty() && !outcome.partial.empty()) finished.push_back(outcome);
-    }
-    num_saved = finished.size();
-    save_checkpoint(job, partitions, finished);
-  });
-  throw StoppedError(fmt::format(
-      "stopped on request after {} of {} partitions; they are saved in {}; run the same job "
-      "again to continue",
-      comm.is_root() ? num_saved : 0, partitions.size(), checkpoint_path(job).string()));
+// Stops every rank. The partitions finished in the first pass are in the partial cache already
+// (each was stored as it finished), so the next run of the same job reads only the others.
+[[noreturn]] void stop_run(const mpi::Communicator& comm, const std::vector<lake::PartitionInfo>& partitions,
+                           const std::map<std::size_t, PartitionOutcome>& outcomes,
+                           const PartialCache* cache) {
+  std::size_t num_done = 0;
+  for (const auto& [index, outcome] : outcomes) num_done += outcome.skipped_reason.empty() ? 1 : 0;
+  throw StoppedError(
+      cache != nullptr
+          ? fmt::format("stopped on request after {} of {} partitions; they are kept in the "
+                        "partial cache {}; run the same job again to continue",
+                        comm.is_root() ? num_done : 0, partitions.size(), cache->root().string())
+          : fmt::format("stopped on request after {} of {} partitions; the partial cache is off "
+                        "([cache] enabled = false), so a rerun reads every partition again",
+                        comm.is_root() ? num_done : 0, partitions.size()));
 }
 
 // A merged partial holding NaN or Inf would give a model that is not finite: refuse it before
@@ -209,8 +197,11 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
   if (!pipeline.is_empty()) check_pipeline_columns(comm, job, partitions, pipeline);
   trainer = make_job_trainer(comm, job, pipeline, std::move(trainer));
   const std::vector<std::string> columns = trainer->columns();
+  const std::optional<PartialCache> partial_cache =
+      open_partial_cache(job, options.use_partial_cache, *trainer, pipeline);
+  const PartialCache* cache_used = partial_cache ? &*partial_cache : nullptr;
   timer.end_stage("discover");
-  Plan plan = make_plan(comm, job, partitions);
+  Plan plan = make_plan(comm, partitions, cache_used);
   timer.end_stage("plan");
   spdlog::info("{} partitions, {} ranks x {} threads, planned imbalance {:.3f} (by file size), "
                "model '{}'",
@@ -220,7 +211,6 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
 
   schedule::MpiTransport transport(comm);
   std::map<std::size_t, PartitionOutcome> outcomes; // root: the first pass's metadata
-  std::map<std::size_t, model::Partial> first_partials; // kept so a later stop can checkpoint
   std::vector<PassRecord> passes;
   bool is_more = true;
   for (int pass = 0; is_more; ++pass) {
@@ -230,20 +220,17 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
     const PassPlan pass_plan = plan_pass(plan, partitions, is_first);
     Progress progress(comm, pass_plan.reader, pass_plan.weight);
     PassWork work = run_pass(comm, job, *trainer, partitions, pass_plan, options, threads, cache,
-                             progress);
+                             cache_used, progress);
     timer.end_stage(is_first ? "read_fit" : fmt::format("pass_{}", pass));
     if (is_first) {
       outcomes = gather_outcomes(comm, work, plan);
       check_nonfinite(comm, job, *trainer, partitions, outcomes);
       complete_plan(comm, outcomes, plan);
-      for (const PartitionOutcome& outcome : work.outcomes) {
-        if (outcome.skipped_reason.empty()) first_partials[outcome.index] = outcome.partial;
-      }
     }
-    if (comm.any_of(work.is_stopped)) save_stopped_run(comm, job, partitions, first_partials, outcomes);
+    if (comm.any_of(work.is_stopped)) stop_run(comm, partitions, outcomes, cache_used);
 
-    // Leaves of the merge tree: each partition's partial on the rank that read it; resumed
-    // partitions' first-pass partials come from the checkpoint on rank 0.
+    // Leaves of the merge tree: each partition's partial on the rank that read it; cached
+    // partitions' first-pass partials come from the partial cache on rank 0.
     std::vector<int> leaf_owner(plan.owner);
     std::map<std::size_t, std::vector<double>> local;
     for (PartitionOutcome& outcome : work.outcomes) {
@@ -251,11 +238,12 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
     }
     if (is_first) {
       for (std::size_t i = 0; i < leaf_owner.size(); ++i) {
-        if (plan.is_resumed[i] && leaf_owner[i] >= 0) leaf_owner[i] = 0;
+        if (plan.is_cached[i] && leaf_owner[i] >= 0) leaf_owner[i] = 0;
       }
-      for (const auto& [index, outcome] : plan.resumed) local[index] = outcome.partial;
+      for (const auto& [index, outcome] : plan.cached) local[index] = outcome.partial;
     }
     const bool is_root_only = trainer->is_root_only_pass();
+    if (options.fault_point) options.fault_point("reduce");
     model::Partial merged = schedule::tree_reduce(
         transport, leaf_owner, std::move(local),
         [&](std::vector<double>& into, const std::vector<double>& from) { trainer->merge(into, from); },
@@ -307,16 +295,29 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
                        .passes = passes,
                        .rank_stages = rank_stages,
                        .rank_cache = rank_cache,
-                       .timer = timer};
+                       .timer = timer,
+                       .fault_point = options.fault_point};
     PublishOutput published = publish_run(input, options.is_publishing);
+    if (partial_cache) partial_cache->trim();
     result.version = published.version;
     result.snapshot_path = published.path;
     Json metrics = Json::array();
     for (const auto& [name, value] : trainer->metrics()) metrics.push_back({name, value});
+    Json gate = nullptr;
+    if (published.gate) {
+      gate = {{"accepted", published.gate->is_accepted},
+              {"champion_version", published.gate->champion_version
+                                       ? Json(*published.gate->champion_version) : Json()},
+              {"champion_value", published.gate->champion_value
+                                     ? Json(*published.gate->champion_value) : Json()},
+              {"challenger_value", published.gate->challenger_value},
+              {"summary", published.gate->summary}};
+    }
     summary = Json{{"version", result.version},
                    {"path", result.snapshot_path.string()},
                    {"metrics", metrics},
-                   {"rows", published.num_rows}}
+                   {"rows", published.num_rows},
+                   {"gate", gate}}
                   .dump();
   });
   comm.broadcast(summary);
@@ -327,9 +328,22 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
   result.version = parsed["version"].get<std::int64_t>();
   result.snapshot_path = parsed["path"].get<std::string>();
   result.num_rows = parsed["rows"].get<std::int64_t>();
+  if (const Json& gate = parsed["gate"]; !gate.is_null()) {
+    result.gate = GateResult{
+        .is_accepted = gate["accepted"].get<bool>(),
+        .champion_version = gate["champion_version"].is_null()
+                                ? std::nullopt
+                                : std::optional(gate["champion_version"].get<std::int64_t>()),
+        .champion_value = gate["champion_value"].is_null()
+                              ? std::nullopt
+                              : std::optional(gate["champion_value"].get<double>()),
+        .challenger_value = gate["challenger_value"].get<double>(),
+        .summary = gate["summary"].get<std::string>()};
+  }
   result.num_partitions = static_cast<std::int64_t>(partitions.size());
-  result.num_resumed_partitions = static_cast<std::int64_t>(
-      std::count(plan.is_resumed.begin(), plan.is_resumed.end(), char{1}));
+  result.num_cached_partitions = static_cast<std::int64_t>(
+      std::count(plan.is_cached.begin(), plan.is_cached.end(), char{1}));
+  result.num_read_partitions = result.num_partitions - result.num_cached_partitions;
   result.seconds = timer.total_seconds();
   return result;
 }

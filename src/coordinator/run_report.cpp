@@ -72,7 +72,8 @@ Json make_run_report(const RunReportInput& in) {
                               {"rows", outcome.rows},
                               {"bytes", outcome.bytes},
                               {"seconds", outcome.seconds},
-                              {"skipped", !outcome.skipped_reason.empty()}});
+                              {"skipped", !outcome.skipped_reason.empty()},
+                              {"cached", outcome.is_cached}});
     if (outcome.rank >= 0 && outcome.rank < num_ranks) {
       RankTotals& totals = ranks[static_cast<std::size_t>(outcome.rank)];
       ++totals.partitions;

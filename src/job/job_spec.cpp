@@ -229,6 +229,44 @@ void read_publish(TableReader& root, JobSpec& job, const std::filesystem::path& 
   // The registry's own rule: one safe directory name (sluice/registry_name.hpp).
   if (auto problem = registry_name_problem(*name)) publish.fail("name", *problem);
   job.publish.name = *name;
+  if (const toml::table* gate_table = publish.table("gate")) {
+    TableReader gate(gate_table, "publish.gate.", job.source);
+    GateSpec spec;
+    spec.alias = gate.string("alias").value_or("");
+    if (spec.alias.empty()) gate.fail("alias", "is missing (the alias naming the champion, e.g. \"production\")");
+    if (auto problem = registry_name_problem(spec.alias)) gate.fail("alias", *problem);
+    if (spec.alias.find_first_not_of("0123456789") == std::string::npos) {
+      gate.fail("alias", "must not be all digits (it would read as a version)");
+    }
+    spec.metric = gate.string("metric").value_or("");
+    if (spec.metric.empty()) gate.fail("metric", "is missing (e.g. \"validation_rmse\")");
+    const std::optional<bool> direction = metric_direction(spec.metric);
+    if (!direction) {
+      gate.fail("metric", fmt::format("{} is not a metric the gate can compare (rmse, r2, log_loss, "
+                                      "accuracy, auc, inertia, with or without validation_)",
+                                      quote_bounded(spec.metric)));
+    }
+    spec.is_larger_better = *direction;
+    // Refused now, not after the fit: a metric the model kind or the split never reports.
+    const bool is_validation = spec.metric.starts_with("validation_");
+    const std::string base = is_validation ? spec.metric.substr(11) : spec.metric;
+    const std::map<std::string, std::set<std::string>> reported = {
+        {"ridge", {"rmse", "r2"}}, {"ols", {"rmse", "r2"}},
+        {"logistic", {"log_loss", "accuracy", "auc"}}, {"kmeans", {"inertia"}}};
+    const auto kind = reported.find(job.model.kind);
+    if (kind == reported.end() || !kind->second.contains(base)) {
+      gate.fail("metric", fmt::format("{} is not reported by a '{}' model",
+                                      quote_bounded(spec.metric), job.model.kind));
+    }
+    if (is_validation && !job.split) {
+      gate.fail("metric", fmt::format("{} needs validation rows: add a [split] table",
+                                      quote_bounded(spec.metric)));
+    }
+    spec.margin = gate.number("margin").value_or(0.0);
+    if (!std::isfinite(spec.margin) || spec.margin < 0) gate.fail("margin", "must be a finite number >= 0");
+    gate.refuse_unknown_keys();
+    job.publish.gate = spec;
+  }
   publish.refuse_unknown_keys();
 }
 
@@ -259,22 +297,41 @@ std::optional<std::int64_t> parse_bytes(std::string text) {
   }
 }
 
+// A byte count given as an integer or a string with a unit.
+std::optional<std::int64_t> read_byte_count(TableReader& table, std::string_view key,
+                                            std::string_view example) {
+  const toml::node* node = table.find(key);
+  if (node == nullptr) return std::nullopt;
+  std::optional<std::int64_t> bytes;
+  if (auto integer = node->value_exact<std::int64_t>()) {
+    if (*integer >= 0) bytes = *integer;
+  } else if (auto text = node->value_exact<std::string>()) {
+    bytes = parse_bytes(*text);
+  }
+  if (!bytes) table.fail(key, fmt::format("must be a byte count >= 0, e.g. 1000000000 or \"{}\"", example));
+  return bytes;
+}
+
 void read_run(TableReader& root, JobSpec& job) {
   TableReader run(root.table("run"), "run.", job.source);
   auto threads = run.integer("threads");
   if (threads && (*threads < 0 || *threads > 4096)) run.fail("threads", "must be 0..4096");
   job.run.threads = static_cast<int>(threads.value_or(0));
-  if (const toml::node* budget = run.find("memory_budget")) {
-    std::optional<std::int64_t> bytes;
-    if (auto integer = budget->value_exact<std::int64_t>()) {
-      if (*integer >= 0) bytes = *integer;
-    } else if (auto text = budget->value_exact<std::string>()) {
-      bytes = parse_bytes(*text);
-    }
-    if (!bytes) run.fail("memory_budget", "must be a byte count >= 0, e.g. 8000000000 or \"8GiB\"");
-    job.run.memory_budget = *bytes;
-  }
+  job.run.memory_budget = read_byte_count(run, "memory_budget", "8GiB").value_or(0);
   run.refuse_unknown_keys();
+}
+
+void read_cache(TableReader& root, JobSpec& job, const std::filesystem::path& base) {
+  TableReader cache(root.table("cache"), "cache.", job.source);
+  job.cache.is_enabled = cache.boolean("enabled").value_or(true);
+  if (auto path = cache.string("path")) {
+    if (path->empty()) cache.fail("path", "must not be empty");
+    job.cache.root = resolve(base, *path);
+  } else if (!job.publish.registry.empty()) {
+    job.cache.root = job.publish.registry / ".partials";
+  }
+  job.cache.max_bytes = read_byte_count(cache, "max_bytes", "1GiB").value_or(job.cache.max_bytes);
+  cache.refuse_unknown_keys();
 }
 
 // [[transform]] and [split] are validated by the pipeline, which knows the steps; here they only
@@ -319,6 +376,17 @@ void read_curate(TableReader& root, JobSpec& job, const std::filesystem::path& b
 
 } // namespace
 
+std::optional<bool> metric_direction(std::string_view metric) {
+  if (metric.starts_with("validation_")) metric.remove_prefix(std::string_view("validation_").size());
+  for (std::string_view larger : {"r2", "accuracy", "auc"}) {
+    if (metric == larger) return true;
+  }
+  for (std::string_view smaller : {"rmse", "log_loss", "inertia"}) {
+    if (metric == smaller) return false;
+  }
+  return std::nullopt;
+}
+
 std::vector<std::string> JobSpec::columns() const {
   std::vector<std::string> columns = model.features;
   if (!model.label.empty()) columns.push_back(model.label);
@@ -344,6 +412,7 @@ JobSpec parse_job(std::string_view text, const std::filesystem::path& base_direc
   read_model(root, job);
   read_publish(root, job, base_directory);
   read_run(root, job);
+  read_cache(root, job, base_directory);
   root.refuse_unknown_keys();
   return job;
 }

@@ -50,7 +50,8 @@ void write_file_atomically(const std::filesystem::path& target, std::string_view
 }
 
 void write_file_atomically(const std::filesystem::path& target, std::string_view content,
-                           const std::filesystem::path& temporary) {
+                           const std::filesystem::path& temporary,
+                           const std::function<void()>& before_rename) {
   try {
     {
       std::ofstream stream(temporary, std::ios::binary | std::ios::trunc);
@@ -60,6 +61,7 @@ void write_file_atomically(const std::filesystem::path& target, std::string_view
       if (!stream) fail("cannot write", temporary);
     }
     fsync_path(temporary);
+    if (before_rename) before_rename();
     rename_durably(temporary, target);
   } catch (...) {
     std::error_code ignored; // nothing half-written stays behind

@@ -11,6 +11,7 @@
 #include "sluice/snapshot/snapshot_checksum.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -18,7 +19,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
+#include <fstream>
 
 namespace sluice::snapshot {
 namespace {
@@ -41,6 +44,33 @@ bool is_inside(const std::filesystem::path& outer, const std::filesystem::path& 
 void remove_quietly(const std::filesystem::path& path) {
   std::error_code ignored;
   std::filesystem::remove(path, ignored);
+}
+
+// True when the file belongs to a process of this host that is still running: its name ends in
+// ".tmp-HOST-PID-COUNTER" (maybe ".part"), or it is a claim holding "HOST PID". Such a process
+// may be writing it without the lock (a file system without flock, or use_lock = false), so it
+// is never removed. Processes of other hosts cannot be asked; the lock orders those.
+bool is_live_writer_here(const std::filesystem::path& path) {
+  const std::string file = path.filename().string();
+  std::string host, pid_text;
+  if (const auto marker = file.rfind(".tmp-"); marker != std::string::npos) {
+    std::string owner = file.substr(marker + 5);
+    if (owner.ends_with(".part")) owner.resize(owner.size() - 5);
+    const auto counter = owner.rfind('-'); // host names may hold '-': split from the right
+    if (counter == std::string::npos || counter == 0) return false;
+    const auto pid = owner.rfind('-', counter - 1);
+    if (pid == std::string::npos) return false;
+    host = owner.substr(0, pid);
+    pid_text = owner.substr(pid + 1, counter - pid - 1);
+  } else {
+    std::ifstream claim(path);
+    claim >> host >> pid_text;
+  }
+  pid_t pid = 0;
+  const auto [end, status] = std::from_chars(pid_text.data(), pid_text.data() + pid_text.size(), pid);
+  if (status != std::errc() || end != pid_text.data() + pid_text.size() || pid <= 0) return false;
+  if (host != host_name()) return false;
+  return ::kill(pid, 0) == 0 || errno == EPERM;
 }
 
 } // namespace
@@ -159,6 +189,7 @@ std::int64_t SnapshotRegistry::publish(
       verify_snapshot_file(temporary); // CURRENT only ever names a verified snapshot
       write_file_atomically(temporary_report, report_json(version),
                             std::filesystem::path(temporary_report) += ".part");
+      if (options_.fault_point) options_.fault_point("snapshot_written");
       if (link_no_replace(temporary_report, final_report)) {
         if (link_no_replace(temporary, final_path)) {
           is_published = true;
@@ -182,7 +213,11 @@ std::int64_t SnapshotRegistry::publish(
   const std::optional<std::int64_t> before = current_version(name);
   const std::vector<std::int64_t> published = versions(name);
   const bool is_newest = published.empty() || published.back() <= version;
-  if (is_newest) write_pointer(directory / current_file, current_file, version);
+  if (is_newest) {
+    write_pointer(directory / current_file, current_file, version, [this] {
+      if (options_.fault_point) options_.fault_point("pointer_moving");
+    });
+  }
   registry_history::append(history_path(name),
                            registry_history::make_entry("publish", is_newest ? current_file : "",
                                                         before, version, ""));
@@ -213,7 +248,7 @@ std::int64_t SnapshotRegistry::remove_stale_temporaries(const std::string& name)
   auto remove_if = [&](const std::filesystem::path& folder, auto is_stale) {
     std::error_code error;
     for (const auto& entry : std::filesystem::directory_iterator(folder, error)) {
-      if (!is_stale(entry.path().filename().string())) continue;
+      if (!is_stale(entry.path().filename().string()) || is_live_writer_here(entry.path())) continue;
       std::error_code removed;
       if (std::filesystem::remove(entry.path(), removed)) ++num_removed;
     }
@@ -223,7 +258,7 @@ std::int64_t SnapshotRegistry::remove_stale_temporaries(const std::string& name)
     const auto marker = file.rfind(".tmp-");
     if (marker == std::string::npos) return false;
     const std::string target = file.substr(0, marker);
-    // Not e.g. a checkpoint's temporary, written without the lock.
+    // Only the registry's own files: another file's temporary is not ours to judge.
     return target == current_file || parse_numbered(target).has_value();
   });
   remove_if(directory / aliases_directory,

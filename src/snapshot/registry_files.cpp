@@ -74,10 +74,10 @@ std::optional<std::int64_t> read_pointer(const std::filesystem::path& pointer,
 }
 
 void write_pointer(const std::filesystem::path& pointer, std::string_view temporary_prefix,
-                   std::int64_t version) {
+                   std::int64_t version, const std::function<void()>& before_rename) {
   std::filesystem::path temporary = pointer.parent_path();
   temporary /= std::string(temporary_prefix) + temporary_suffix();
-  write_file_atomically(pointer, fmt::format("v{:06d}.h5\n", version), temporary);
+  write_file_atomically(pointer, fmt::format("v{:06d}.h5\n", version), temporary, before_rename);
 }
 
 bool link_no_replace(const std::filesystem::path& from, const std::filesystem::path& to) {

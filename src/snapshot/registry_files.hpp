@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,7 +31,7 @@ std::optional<std::int64_t> read_pointer(const std::filesystem::path& pointer,
 /// Replaces the pointer file atomically and durably (temporary, fsync, rename, fsync directory).
 /// The temporary is `temporary_prefix` + temporary_suffix() in the pointer's directory.
 void write_pointer(const std::filesystem::path& pointer, std::string_view temporary_prefix,
-                   std::int64_t version);
+                   std::int64_t version, const std::function<void()>& before_rename = {});
 
 /// Makes `to` a second name of `from` unless `to` exists: the atomic "create if absent" that
 /// holds on NFS. True if `to` is now `from`'s; false if `to` already existed; IoError otherwise.

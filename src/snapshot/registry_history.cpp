@@ -36,6 +36,7 @@ nlohmann::json to_json(const HistoryEntry& entry) {
                          {"to", optional_json(entry.to)}, {"reason", entry.reason},
                          {"user", entry.user},          {"host", entry.host}};
   if (!entry.removed.empty()) line["removed"] = entry.removed;
+  if (!entry.metrics.empty()) line["metrics"] = entry.metrics;
   return line;
 }
 
@@ -50,6 +51,7 @@ HistoryEntry from_json(const nlohmann::json& line) {
   entry.user = line.value("user", "");
   entry.host = line.value("host", "");
   if (line.contains("removed")) entry.removed = line.at("removed").get<std::vector<std::int64_t>>();
+  if (line.contains("metrics")) entry.metrics = line.at("metrics").get<std::map<std::string, double>>();
   return entry;
 }
 
@@ -69,7 +71,7 @@ HistoryEntry make_entry(std::string action, std::string pointer, std::optional<s
 }
 
 void append(const std::filesystem::path& history, const HistoryEntry& entry) {
-  const std::string line = to_json(entry).dump() + "\n";
+  const std::string line = history_line(entry) + "\n";
   const bool is_new = !std::filesystem::exists(history);
   const int fd = ::open(history.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) throw IoError(fmt::format("cannot open {}: {}", history, std::strerror(errno)));
@@ -107,7 +109,7 @@ std::optional<std::optional<std::int64_t>> previous_version(const std::vector<Hi
                                                             const std::string& pointer) {
   std::vector<std::optional<std::int64_t>> stack;
   for (const HistoryEntry& entry : history) {
-    if (entry.pointer != pointer) continue;
+    if (entry.pointer != pointer || entry.action == "gate") continue; // a gate moves nothing
     if (entry.action == "rollback") {
       if (!stack.empty()) stack.pop_back();
     } else {
@@ -119,3 +121,9 @@ std::optional<std::optional<std::int64_t>> previous_version(const std::vector<Hi
 }
 
 } // namespace sluice::snapshot::registry_history
+
+namespace sluice::snapshot {
+
+std::string history_line(const HistoryEntry& entry) { return registry_history::to_json(entry).dump(); }
+
+} // namespace sluice::snapshot

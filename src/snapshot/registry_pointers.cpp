@@ -61,6 +61,18 @@ void SnapshotRegistry::set_alias(const std::string& name, const std::string& ali
                            registry_history::make_entry("alias_set", alias, before, version, reason));
 }
 
+void SnapshotRegistry::record_gate(const std::string& name, const std::string& alias,
+                                   std::optional<std::int64_t> champion,
+                                   std::optional<std::int64_t> challenger,
+                                   std::map<std::string, double> metrics, const std::string& reason) {
+  check_alias_name(alias);
+  const std::filesystem::path directory = existing_model(*this, name);
+  ModelLock lock(directory, options_.use_lock);
+  HistoryEntry entry = registry_history::make_entry("gate", alias, champion, challenger, reason);
+  entry.metrics = std::move(metrics);
+  registry_history::append(history_path(name), entry);
+}
+
 void SnapshotRegistry::remove_alias(const std::string& name, const std::string& alias,
                                     const std::string& reason) {
   check_alias_name(alias);

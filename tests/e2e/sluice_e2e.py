@@ -78,13 +78,24 @@ class Result:
         return [line for line in self.stderr.splitlines() if ERROR_PREFIX in line]
 
     def field(self, name):
-        """An integer printed as 'name=N' on stdout (e.g. ranks=2, resumed=3), or None."""
+        """An integer printed as 'name=N' on stdout (e.g. ranks=2, cached=3), or None."""
         match = re.search(rf"\b{name}=(\d+)\b", self.stdout)
         return int(match.group(1)) if match else None
 
 
+# Put in a `run` command's args to let it use the partial cache: without it every `run` of the
+# tests reads every partition (--no-cache), so runs compared with each other are full retrains.
+WITH_CACHE = object()
+
+
 def command_line(args, ranks=None):
     """sluice ARGS, under mpirun when ranks is given (ranks=None: a singleton run)."""
+    args = list(args)
+    if args and args[0] == "run":
+        if WITH_CACHE in args:
+            args.remove(WITH_CACHE)
+        else:
+            args.append("--no-cache")
     sluice = [Config.sluice] + [str(a) for a in args]
     if ranks is None:
         return sluice
@@ -225,9 +236,10 @@ def sluice(args, ranks=None, cwd=None, env=None, timeout=DEFAULT_TIMEOUT_S):
     return finish(start(args, ranks, cwd, env), cmd, timeout)
 
 
-def run_job(testcase, job, ranks, env=None, timeout=DEFAULT_TIMEOUT_S, threads=None):
-    """`sluice run JOB` that must publish, on exactly `ranks` ranks; returns (Result, snapshot dict)."""
-    args = ["run", job] + (["--threads", threads] if threads else [])
+def run_job(testcase, job, ranks, env=None, timeout=DEFAULT_TIMEOUT_S, threads=None, cache=False):
+    """`sluice run JOB` that must publish, on exactly `ranks` ranks; returns (Result, snapshot dict).
+    cache=True lets it use the partial cache (else it reads every partition)."""
+    args = ["run", job] + (["--threads", threads] if threads else []) + ([WITH_CACHE] if cache else [])
     result = sluice(args, ranks=ranks, env=env, timeout=timeout)
     testcase.assertEqual(result.returncode, 0, result.describe())
     check_ranks(testcase, result, ranks)

@@ -1,6 +1,6 @@
-"""SIGUSR1 stops a run at a partition boundary with exit 75 and a checkpoint; rerunning resumes and publishes the same bits."""
+"""SIGUSR1 stops a run within a block with exit 75, its finished partitions in the partial cache; rerunning resumes and publishes the same bits."""
 
-import json
+import glob
 import os
 import signal
 
@@ -14,8 +14,8 @@ class StopResumeTest(e2e.TempDirTestCase):
         ranks = e2e.Config.ranks
         rows = 3000
         for attempt in range(4):
-            # The checkpoint belongs to the exact job text, so the uninterrupted reference run uses
-            # the same text in a second directory: same lake (absolute path), its own registry.
+            # The uninterrupted reference run uses the same text in a second directory: same lake
+            # (absolute path), its own registry, and no partial cache (the tests' default).
             lake = self.path(f"lake-{attempt}")
             features = e2e.gen_lake(self, lake, 40, rows, seed=17)
             text = e2e.slow_job_text(lake, features, "m")
@@ -23,7 +23,7 @@ class StopResumeTest(e2e.TempDirTestCase):
             reference_job = e2e.write_text(self.path(f"reference-{attempt}", "job.toml"), text)
             registry = self.path(f"stopped-{attempt}", "registry")
 
-            run = e2e.Running(["run", stopped_job], ranks, env=e2e.PROGRESS_ENV)
+            run = e2e.Running(["run", stopped_job, e2e.WITH_CACHE], ranks, env=e2e.PROGRESS_ENV)
             progress = run.wait_for_line(e2e.PROGRESS, timeout=30)
             if progress is not None:
                 run.signal(signal.SIGUSR1)
@@ -36,10 +36,8 @@ class StopResumeTest(e2e.TempDirTestCase):
             self.assertEqual(result.returncode, EXIT_STOPPED, result.describe())
             self.assertIn("sluice: stopped", result.stderr, result.describe())
             self.assertEqual(result.error_lines(), [], result.describe())
-            checkpoint = os.path.join(registry, "m", ".checkpoint.json")
-            self.assertTrue(os.path.exists(checkpoint), result.describe())
-            with open(checkpoint) as f:
-                saved = len(json.load(f)["partitions"])
+            self.assertIn("partial cache", result.stderr, result.describe())
+            saved = len(glob.glob(os.path.join(registry, ".partials", "*", "*.partial")))
             # A stopped run publishes nothing.
             self.assertIsNone(e2e.current(registry, "m"))
             self.assertEqual(e2e.version_files(registry, "m"), [])
@@ -50,16 +48,16 @@ class StopResumeTest(e2e.TempDirTestCase):
         else:
             self.fail("every run finished before SIGUSR1 could stop it, even on the biggest lake")
 
-        resumed, snap = e2e.run_job(self, stopped_job, ranks, env=e2e.PROGRESS_ENV)
-        self.assertGreater(resumed.field("resumed"), 0, resumed.describe())
-        self.assertEqual(resumed.field("resumed"), saved, resumed.describe())
-        self.assertFalse(os.path.exists(checkpoint), "checkpoint left after publishing")
+        resumed, snap = e2e.run_job(self, stopped_job, ranks, env=e2e.PROGRESS_ENV, cache=True)
+        self.assertGreater(resumed.field("cached"), 0, resumed.describe())
+        self.assertEqual(resumed.field("cached"), saved, resumed.describe())
+        self.assertEqual(resumed.field("read"), 40 - saved, resumed.describe())
         self.assertEqual(snap["version"], 1)
         self.assertEqual(len(snap["partitions"]), 40)
         self.assertEqual(snap["metrics"]["num_rows"], sum(snap["partition_rows"]))
 
         reference_result, reference = e2e.run_job(self, reference_job, ranks)
-        self.assertEqual(reference_result.field("resumed"), 0)
+        self.assertEqual(reference_result.field("cached"), 0)
         self.assertEqual(snap["coefficients_bytes"], reference["coefficients_bytes"],
                          f"{snap['coefficients'].tolist()} vs {reference['coefficients'].tolist()}")
         self.assertEqual(snap["intercept_bytes"], reference["intercept_bytes"])

@@ -309,11 +309,12 @@ class MultiHostTestCase(unittest.TestCase):
         path = self.path(f"{name}.toml")
         lake_lines = f'path = "{lake}"\n' + (f"block_rows = {block_rows}\n" if block_rows else "")
         feature_list = ", ".join(f'"{f}"' for f in features)
-        # k-means takes no label; 3 clusters, several Lloyd passes merged across hosts.
+        # k-means takes no label; 3 clusters, several Lloyd passes merged across hosts. No partial
+        # cache: every run compared here is a full read across its hosts.
         model_lines = 'label = "y"\n' if kind != "kmeans" else "k = 3\n"
         with open(path, "w") as f:
             f.write(f"[lake]\n{lake_lines}\n[model]\nkind = \"{kind}\"\nfeatures = [{feature_list}]\n"
-                    f"{model_lines}\n[publish]\nregistry = \"{self.path('registry')}\"\n"
+                    f"{model_lines}\n[cache]\nenabled = false\n\n[publish]\nregistry = \"{self.path('registry')}\"\n"
                     f"name = \"{model}\"\n{extra}")
         return path
 

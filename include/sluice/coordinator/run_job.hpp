@@ -10,11 +10,15 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
 
 namespace sluice::coordinator {
 
-/// Thrown on every rank when a stop was requested: the first pass's finished partitions were
-/// saved to a checkpoint that the next run of the same job resumes from.
+/// Thrown on every rank when a stop was requested: the first pass's finished partitions are in
+/// the partial cache, from which the next run of the same job resumes.
 class StoppedError : public schedule::AgreedError {
 public:
   using AgreedError::AgreedError;
@@ -23,6 +27,8 @@ public:
 struct RunOptions {
   int threads = 0;              ///< overrides the job's [run] threads when > 0
   bool is_publishing = true;    ///< false: fit and report, publish nothing
+  /// false: neither read nor fill the partial cache ([cache]) — a full retrain.
+  bool use_partial_cache = true;
   /// Set by the application (e.g. from a SIGUSR1/SIGTERM handler) to ask the run to stop at the
   /// next partition boundary; the library never installs signal handlers itself.
   const std::atomic<bool>* stop_requested = nullptr;
@@ -34,6 +40,21 @@ struct RunOptions {
   /// Test hook: sleep this long between blocks, so that fault tests find the job still running
   /// on any machine (`sluice run --test-block-delay-ms`).
   std::int64_t test_block_delay_ms = 0;
+  /// Test hook: called with the name of each point a fault-injection test may stop the run at:
+  /// "read" (a partition finished on this rank), "reduce" (before a pass's merge),
+  /// "snapshot_written" (root: the snapshot complete under its temporary name, not yet linked
+  /// into place) and "pointer_moving" (root: just before CURRENT is renamed). The library only
+  /// calls it; the application decides what happens (`sluice run --test-kill-at`).
+  std::function<void(std::string_view)> fault_point;
+};
+
+/// What a champion/challenger gate ([publish.gate]) decided.
+struct GateResult {
+  bool is_accepted = true;   ///< false: nothing was published (sluice run exits 7)
+  std::optional<std::int64_t> champion_version; ///< what the alias named (none: no champion)
+  std::optional<double> champion_value;
+  double challenger_value = 0.0;
+  std::string summary;       ///< one line, also the reason recorded in the history
 };
 
 struct RunResult {
@@ -44,8 +65,10 @@ struct RunResult {
   std::filesystem::path snapshot_path; ///< on every rank
   std::int64_t num_rows = 0;
   std::int64_t num_partitions = 0;
-  std::int64_t num_resumed_partitions = 0;
+  std::int64_t num_cached_partitions = 0; ///< first pass taken from the partial cache
+  std::int64_t num_read_partitions = 0;   ///< opened and read in the first pass
   double seconds = 0.0;
+  std::optional<GateResult> gate; ///< set when the job has a gate and was publishing
 };
 
 /// Collective over comm. Runs the job; any rank's failure becomes the same sluice::Error on every

@@ -44,9 +44,23 @@ struct ModelSpec {
   ModelParams params;           ///< every other key of [model]
 };
 
+/// A champion/challenger gate ([publish.gate]): the new model is published, and the alias moved
+/// to it, only if its `metric` beats the alias's version by at least `margin`.
+struct GateSpec {
+  std::string alias;
+  std::string metric;
+  double margin = 0.0;            ///< in the metric's units, >= 0
+  bool is_larger_better = false;  ///< from the metric's name (metric_direction)
+};
+
+/// Whether a larger value of the metric is better (r2, accuracy, auc…) or a smaller one (rmse,
+/// log_loss, inertia…), with or without the "validation_" prefix; nullopt for other names.
+std::optional<bool> metric_direction(std::string_view metric);
+
 struct PublishSpec {
   std::filesystem::path registry;
   std::string name;
+  std::optional<GateSpec> gate;
 };
 
 struct RunSpec {
@@ -54,6 +68,14 @@ struct RunSpec {
   /// Bytes of partition data a rank may keep in memory between passes; 0: half the node's
   /// memory divided by the ranks on the node.
   std::int64_t memory_budget = 0;
+};
+
+/// The partial cache ([cache]): each partition's first-pass partial kept beside the registry, so
+/// a rerun reads only new or changed partitions.
+struct CacheSpec {
+  bool is_enabled = true;
+  std::filesystem::path root;                      ///< default: REGISTRY/.partials
+  std::int64_t max_bytes = std::int64_t{1} << 30;  ///< least recently used entries go past it
 };
 
 /// Where `sluice transform` writes the transformed rows (the [curate] table).
@@ -71,6 +93,7 @@ struct JobSpec {
   ModelSpec model;
   PublishSpec publish;
   RunSpec run;
+  CacheSpec cache;
   /// The [[transform]] steps in order, each validated by the pipeline (keys "transform[N].KEY").
   std::vector<ModelParams> transforms;
   std::optional<ModelParams> split;   ///< the [split] table, if any

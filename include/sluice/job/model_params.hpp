@@ -31,6 +31,8 @@ public:
   std::optional<std::vector<std::string>> strings(std::string_view key);
 
   bool has(std::string_view key) const { return table_.contains(std::string(key)); }
+  /// The table as the job file gave it (keys sorted): what a cache key hashes.
+  const nlohmann::json& table() const noexcept { return table_; }
   /// Throws ConfigError "SOURCE: 'PREFIXKEY' PROBLEM".
   [[noreturn]] void fail(std::string_view key, std::string_view problem) const;
   /// Throws ConfigError naming the first key no getter asked for.

@@ -18,6 +18,10 @@ struct RegistryOptions {
   /// pointer moves and makes removing a dead publisher's leftovers safe. Where flock is not
   /// supported (ENOLCK, EOPNOTSUPP) the registry goes on without it.
   bool use_lock = true;
+  /// Test hook (see coordinator::RunOptions::fault_point): publish calls it with
+  /// "snapshot_written" once the snapshot is complete under its temporary name, before it is
+  /// linked into place, and with "pointer_moving" just before CURRENT is renamed.
+  std::function<void(std::string_view)> fault_point;
 };
 
 /// One move recorded in NAME/history.jsonl (docs/snapshot-format.md).
@@ -28,12 +32,17 @@ struct HistoryEntry {
   std::optional<std::int64_t> from;    ///< the version named before (none: the pointer was new)
   std::optional<std::int64_t> to;      ///< the version named after (none: the alias was removed)
   std::vector<std::int64_t> removed;   ///< "gc": the versions removed
+  /// "gate": the metric's value for the champion and the challenger, and the margin.
+  std::map<std::string, double> metrics;
   std::string reason;
   std::string user;
   std::string host;
 };
 
 /// A file of the registry found bad by verify().
+/// The entry as one line of NAME/history.jsonl (JSON, no newline).
+std::string history_line(const HistoryEntry& entry);
+
 struct RegistryProblem {
   std::filesystem::path path;
   std::string problem;
@@ -86,6 +95,12 @@ public:
       const std::function<void(const std::filesystem::path&, std::int64_t)>& write_snapshot,
       const std::function<std::string(std::int64_t)>& report_json);
 
+  /// Records a champion/challenger decision ("gate": pointer is the alias, from the champion's
+  /// version, to the challenger's if it was published, metrics both values and the margin). It
+  /// moves nothing: rollback ignores such entries.
+  void record_gate(const std::string& name, const std::string& alias,
+                   std::optional<std::int64_t> champion, std::optional<std::int64_t> challenger,
+                   std::map<std::string, double> metrics, const std::string& reason);
   /// Points the alias at a published version after verifying its checksum; records the move.
   void set_alias(const std::string& name, const std::string& alias, std::int64_t version,
                  const std::string& reason);

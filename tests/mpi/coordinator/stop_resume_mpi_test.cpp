@@ -1,4 +1,5 @@
-// Graceful stop at N ranks: checkpoint, nothing published, and a resumed run with the same bits.
+// Graceful stop at N ranks: finished partitions in the partial cache, nothing published, and a
+// resumed run with the same bits.
 #include "sluice/coordinator/run_job.hpp"
 #include "sluice/model/parameter_map.hpp"
 
@@ -6,18 +7,27 @@
 #include "temp_dir.hpp"
 
 #include "sluice/snapshot/registry.hpp"
-#include "sluice/version.hpp"
 
-#include <nlohmann/json.hpp>
 
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iterator>
 
 using namespace sluice;
 using testing_support::TempDir;
 
 namespace {
+
+std::vector<std::filesystem::path> cache_entries(const job::JobSpec& job) {
+  std::vector<std::filesystem::path> entries;
+  if (!std::filesystem::exists(job.cache.root)) return entries;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(job.cache.root)) {
+    if (entry.path().extension() == ".partial") entries.push_back(entry.path());
+  }
+  std::sort(entries.begin(), entries.end());
+  return entries;
+}
 
 // Stops each rank after one partition, then resumes; with 3 threads a rank holding 3 or more
 // partitions runs them side by side, one per thread, and must stop and resume the same way.
@@ -33,7 +43,7 @@ void stop_then_resume(int threads) {
   job::JobSpec job = testing_support::make_job(dir.path(), text);
   job::JobSpec reference_job = testing_support::make_job(dir.path(), text);
   reference_job.publish.registry = dir / "reference-registry";
-  auto reference = coordinator::run_job(comm, reference_job);
+  auto reference = coordinator::run_job(comm, reference_job, {.use_partial_cache = false});
 
   bool is_stopped = false;
   try {
@@ -44,17 +54,17 @@ void stop_then_resume(int threads) {
   EXPECT_TRUE(is_stopped);
   snapshot::SnapshotRegistry registry(job.publish.registry);
   EXPECT_FALSE(registry.current_version("m"));
-  EXPECT_TRUE(std::filesystem::exists(job.publish.registry / "m" / ".checkpoint.json"));
+  EXPECT_EQ(cache_entries(job).size(), std::min<std::size_t>(comm.size(), 9));
 
   auto resumed = coordinator::run_job(comm, job, {.threads = threads});
-  EXPECT_EQ(resumed.num_resumed_partitions, std::min<std::int64_t>(comm.size(), 9));
+  EXPECT_EQ(resumed.num_cached_partitions, std::min<std::int64_t>(comm.size(), 9));
+  EXPECT_EQ(resumed.num_read_partitions, 9 - resumed.num_cached_partitions);
   sluice::model::ParameterMap resumed_parameters, reference_parameters;
   resumed.model->save(resumed_parameters);
   reference.model->save(reference_parameters);
   EXPECT_EQ(resumed_parameters.vector("coefficients"), reference_parameters.vector("coefficients"));
   EXPECT_EQ(resumed_parameters.scalar("intercept"), reference_parameters.scalar("intercept"));
   EXPECT_EQ(registry.current_version("m"), 1);
-  EXPECT_FALSE(std::filesystem::exists(job.publish.registry / "m" / ".checkpoint.json"));
 }
 
 } // namespace
@@ -65,30 +75,44 @@ TEST(StopResumeMpiTest, stopped_run_with_partitions_on_threads_resumes_to_the_sa
   stop_then_resume(3);
 }
 
-TEST(StopResumeMpiTest, damaged_checkpoint_is_ignored) {
+// A damaged cache entry costs a read, never a wrong model or a failed job.
+TEST(StopResumeMpiTest, damaged_cache_entries_are_read_again) {
   auto comm = mpi::Communicator::borrow(MPI_COMM_WORLD);
   TempDir dir(comm);
   lake::SyntheticLakeOptions options{.root = dir / "lake", .num_partitions = 3,
                                      .rows_per_partition = 500, .num_features = 2, .seed = 8};
   testing_support::write_lake(comm, options);
   job::JobSpec job = testing_support::make_job(dir.path(), testing_support::job_text(2, "m"));
-  const auto checkpoint = job.publish.registry / "m" / ".checkpoint.json";
-  for (const std::string& damage :
-       {std::string("{not json"), std::string("[1, 2]"),
-        "{\"job_toml\": " + nlohmann::json(job.text).dump() + ", \"sluice_version\": \"" +
-            std::string(sluice::version()) + "\", \"partitions\": [{\"identity\": 3}]}"}) {
+  const auto first = coordinator::run_job(comm, job);
+  ASSERT_EQ(first.num_read_partitions, 3);
+  sluice::model::ParameterMap first_parameters;
+  first.model->save(first_parameters);
+  for (const std::string damage : {"truncate", "garbage", "flip", "empty", "grow"}) {
     if (comm.is_root()) {
-      std::filesystem::create_directories(checkpoint.parent_path());
-      std::ofstream(checkpoint) << damage;
+      for (const std::filesystem::path& entry : cache_entries(job)) {
+        std::ifstream in(entry, std::ios::binary);
+        std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+        in.close();
+        if (damage == "truncate") bytes.resize(bytes.size() - 9);
+        if (damage == "garbage") bytes = "{not an entry}";
+        if (damage == "flip") bytes[bytes.size() / 3] ^= 0x01;
+        if (damage == "empty") bytes.clear();
+        if (damage == "grow") bytes += std::string(8, '\0');
+        std::ofstream(entry, std::ios::binary | std::ios::trunc) << bytes;
+      }
     }
     comm.barrier();
     auto result = coordinator::run_job(comm, job);
-    EXPECT_EQ(result.num_resumed_partitions, 0) << damage;
+    EXPECT_EQ(result.num_cached_partitions, 0) << damage;
+    EXPECT_EQ(result.num_read_partitions, 3) << damage;
     EXPECT_EQ(result.num_rows, 1500) << damage;
+    sluice::model::ParameterMap parameters;
+    result.model->save(parameters);
+    EXPECT_EQ(parameters.vector("coefficients"), first_parameters.vector("coefficients")) << damage;
   }
 }
 
-// An iterative kind stopped in its first pass resumes from the checkpoint to the same centres.
+// An iterative kind stopped in its first pass resumes from the partial cache to the same centres.
 TEST(StopResumeMpiTest, stopped_kmeans_resumes_to_the_same_bits) {
   auto comm = mpi::Communicator::borrow(MPI_COMM_WORLD);
   TempDir dir(comm);
@@ -102,11 +126,11 @@ TEST(StopResumeMpiTest, stopped_kmeans_resumes_to_the_same_bits) {
   job::JobSpec job = testing_support::make_job(dir.path(), text);
   job::JobSpec reference_job = testing_support::make_job(dir.path(), text);
   reference_job.publish.registry = dir / "reference-registry";
-  auto reference = coordinator::run_job(comm, reference_job);
+  auto reference = coordinator::run_job(comm, reference_job, {.use_partial_cache = false});
   EXPECT_THROW(coordinator::run_job(comm, job, {.stop_after_partitions = 1}),
                coordinator::StoppedError);
   auto resumed = coordinator::run_job(comm, job);
-  EXPECT_EQ(resumed.num_resumed_partitions, std::min<std::int64_t>(comm.size(), 9));
+  EXPECT_EQ(resumed.num_cached_partitions, std::min<std::int64_t>(comm.size(), 9));
   sluice::model::ParameterMap resumed_parameters, reference_parameters;
   resumed.model->save(resumed_parameters);
   reference.model->save(reference_parameters);
@@ -128,13 +152,14 @@ TEST(StopResumeMpiTest, stop_between_blocks_abandons_the_partition_and_resumes_t
     job::JobSpec job = testing_support::make_job(dir.path(), text);
     job::JobSpec reference_job = testing_support::make_job(dir.path(), text);
     reference_job.publish.registry = dir / "reference-registry";
-    auto reference = coordinator::run_job(comm, reference_job, {.threads = threads});
+    auto reference = coordinator::run_job(comm, reference_job,
+                                          {.threads = threads, .use_partial_cache = false});
     EXPECT_THROW(coordinator::run_job(comm, job, {.threads = threads, .stop_after_blocks = 2}),
                  coordinator::StoppedError);
     snapshot::SnapshotRegistry registry(job.publish.registry);
     EXPECT_FALSE(registry.current_version("m"));
     auto resumed = coordinator::run_job(comm, job, {.threads = threads});
-    EXPECT_EQ(resumed.num_resumed_partitions, 0) << "every partition was interrupted, none saved";
+    EXPECT_EQ(resumed.num_cached_partitions, 0) << "every partition was interrupted, none saved";
     sluice::model::ParameterMap resumed_parameters, reference_parameters;
     resumed.model->save(resumed_parameters);
     reference.model->save(reference_parameters);

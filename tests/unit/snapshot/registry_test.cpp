@@ -79,9 +79,9 @@ TEST(SnapshotRegistryTest, publish_removes_temporaries_of_killed_publishers_only
   sluice::testing_support::TempDir dir;
   SnapshotRegistry registry(dir.path());
   std::filesystem::create_directories(dir / "m");
-  // What a publisher killed mid-way leaves, and a stopped job's checkpoint being written.
+  // What a publisher killed mid-way leaves, and the temporary of a file the registry does not own.
   for (const char* name : {"v000001.h5.tmp-4242", "v000001.report.json.tmp-4242",
-                           "CURRENT.tmp-4242", ".checkpoint.json.tmp-77"}) {
+                           "CURRENT.tmp-4242", "notes.txt.tmp-77"}) {
     write_text(dir / "m" / name, "partial");
   }
   registry.publish(
@@ -90,7 +90,7 @@ TEST(SnapshotRegistryTest, publish_removes_temporaries_of_killed_publishers_only
   EXPECT_FALSE(std::filesystem::exists(dir / "m" / "v000001.h5.tmp-4242"));
   EXPECT_FALSE(std::filesystem::exists(dir / "m" / "v000001.report.json.tmp-4242"));
   EXPECT_FALSE(std::filesystem::exists(dir / "m" / "CURRENT.tmp-4242"));
-  EXPECT_TRUE(std::filesystem::exists(dir / "m" / ".checkpoint.json.tmp-77"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "m" / "notes.txt.tmp-77"));
   EXPECT_EQ(registry.current_version("m"), 1);
 }
 

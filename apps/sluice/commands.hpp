@@ -23,6 +23,7 @@ void add_inspect_command(CLI::App& app, Command& selected);
 void add_snapshots_command(CLI::App& app, Command& selected);
 void add_report_command(CLI::App& app, Command& selected);
 void add_predict_command(CLI::App& app, Command& selected);
+void add_drift_command(CLI::App& app, Command& selected);
 void add_serve_command(CLI::App& app, Command& selected);
 
 /// The snapshot named by FILE.h5, or REGISTRY NAME (its current version), or REGISTRY NAME VERSION.
@@ -42,5 +43,7 @@ void add_transform_command(CLI::App& app, Command& selected);
 inline constexpr int exit_stopped = 75;
 /// `run` with [publish.gate]: the new model did not beat the champion; nothing was published.
 inline constexpr int exit_gate_rejected = 7;
+/// `drift`: at least one column drifted past a threshold (a retraining trigger).
+inline constexpr int exit_drift_found = 8;
 
 } // namespace sluice::app

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   app::add_snapshots_command(app, command);
   app::add_report_command(app, command);
   app::add_predict_command(app, command);
+  app::add_drift_command(app, command);
   app::add_transform_command(app, command);
   app::add_serve_command(app, command);
   try {

@@ -24,7 +24,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr char entry_magic[8] = {'S', 'L', 'C', 'P', 'A', 'R', 'T', '1'};
+constexpr char entry_magic[8] = {'S', 'L', 'C', 'P', 'A', 'R', 'T', '2'};
 constexpr std::string_view entry_suffix = ".partial";
 constexpr auto dead_writer_age = std::chrono::hours(24);
 
@@ -60,7 +60,7 @@ std::string partial_settings_key(const job::JobSpec& job, const model::Trainer& 
   Json transforms = Json::array();
   for (const job::ModelParams& step : job.transforms) transforms.push_back(step.table());
   const Json settings = {
-      {"entry_format", 1},
+      {"entry_format", 2},
       {"sluice", std::string(version())},
       {"gram_kernel", std::string(model::gram_kernel_name())},
       {"kind", job.model.kind},
@@ -101,8 +101,8 @@ std::string PartialCache::entry_key(const lake::PartitionInfo& partition) const 
   return hex128(identity.data(), identity.size());
 }
 
-// Layout: magic, u64 metadata bytes, metadata JSON, u64 doubles, doubles, u64 XXH3-64 of all
-// that precedes it.
+// Layout: magic, u64 metadata bytes, metadata JSON, then the partial and the profile partial
+// (each a u64 count and its doubles), then a u64 XXH3-64 of all that precedes it.
 std::optional<PartitionOutcome> PartialCache::load(const std::string& key) const {
   if (key.empty()) return std::nullopt;
   const std::filesystem::path path = entry_path(key);
@@ -122,21 +122,29 @@ std::optional<PartitionOutcome> PartialCache::load(const std::string& key) const
   const std::size_t sealed = bytes.size() - word;
   if (XXH3_64bits(bytes.data(), sealed) != read_u64(bytes, sealed)) return damaged("checksum");
   const std::uint64_t metadata_bytes = read_u64(bytes, sizeof entry_magic);
-  const std::size_t values_at = sizeof entry_magic + word + metadata_bytes;
-  if (metadata_bytes > sealed || values_at + word > sealed) return damaged("sizes");
-  const std::uint64_t num_values = read_u64(bytes, values_at);
-  if (num_values > (sealed - values_at - word) / sizeof(double) ||
-      values_at + word + num_values * sizeof(double) != sealed) {
-    return damaged("sizes");
-  }
+  if (metadata_bytes > sealed) return damaged("sizes");
+  // Each array: a u64 count then its doubles, bounds-checked before it is read.
+  std::size_t at = sizeof entry_magic + word + metadata_bytes;
+  const auto read_array = [&](model::Partial& values) {
+    if (at + word > sealed) return false;
+    const std::uint64_t count = read_u64(bytes, at);
+    at += word;
+    if (count > (sealed - at) / sizeof(double)) return false;
+    values.resize(count);
+    std::memcpy(values.data(), bytes.data() + at, count * sizeof(double));
+    at += count * sizeof(double);
+    return true;
+  };
+  model::Partial partial, profile;
+  if (!read_array(partial) || !read_array(profile) || at != sealed) return damaged("sizes");
   try {
     const Json metadata = Json::parse(bytes.substr(sizeof entry_magic + word, metadata_bytes));
     if (metadata.at("key") != key || metadata.at("settings") != settings_key_) {
       return damaged("another key");
     }
     PartitionOutcome outcome = outcome_from_json(metadata.at("outcome"));
-    outcome.partial.resize(num_values);
-    std::memcpy(outcome.partial.data(), bytes.data() + values_at + word, num_values * sizeof(double));
+    outcome.partial = std::move(partial);
+    outcome.profile = std::move(profile);
     // Marks it recently used, for trim(); a failure here only makes it look older.
     std::error_code ignored;
     std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now(), ignored);
@@ -154,9 +162,10 @@ void PartialCache::store(const std::string& key, const PartitionOutcome& outcome
   std::string bytes(entry_magic, sizeof entry_magic);
   append_u64(bytes, metadata.size());
   bytes += metadata;
-  append_u64(bytes, outcome.partial.size());
-  bytes.append(reinterpret_cast<const char*>(outcome.partial.data()),
-               outcome.partial.size() * sizeof(double));
+  for (const model::Partial* values : {&outcome.partial, &outcome.profile}) {
+    append_u64(bytes, values->size());
+    bytes.append(reinterpret_cast<const char*>(values->data()), values->size() * sizeof(double));
+  }
   append_u64(bytes, XXH3_64bits(bytes.data(), bytes.size()));
   // No fsync: an entry torn by a crash fails its checksum and is read again, which is cheaper
   // than syncing every partition.

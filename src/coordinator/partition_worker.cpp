@@ -1,6 +1,8 @@
 // The per-partition hot loop: read a block of every column (or take it from the cache), accumulate.
 #include "partition_worker.hpp"
 
+#include "transform/profile_accumulator.hpp"
+
 #include "sluice/error.hpp"
 #include "sluice/lake/partition_reader.hpp"
 
@@ -48,6 +50,31 @@ PartitionOutcome outcome_from_json(const nlohmann::json& j) {
 }
 
 namespace {
+
+// The trainer's accumulator, with every block's raw values also going into the partition's
+// profile (before the trainer sees them; one thread, in row order).
+class ProfilingAccumulator final : public model::PartialAccumulator {
+public:
+  ProfilingAccumulator(std::unique_ptr<model::PartialAccumulator> inner, std::int64_t num_columns,
+                       std::uint64_t path_hash)
+      : inner_(std::move(inner)), profile_(num_columns, path_hash) {}
+  std::int64_t begin_block(std::int64_t rows) override { return inner_->begin_block(rows); }
+  std::int64_t prepare_block(const double* data, std::int64_t ld, std::int64_t rows) override {
+    profile_.add_block(data, ld, rows);
+    return inner_->prepare_block(data, ld, rows);
+  }
+  void compute_tile(std::int64_t tile, const double* data, std::int64_t ld, std::int64_t rows) override {
+    inner_->compute_tile(tile, data, ld, rows);
+  }
+  void end_block(std::int64_t rows) override { inner_->end_block(rows); }
+  model::Partial finish() override { return inner_->finish(); }
+  model::NonFiniteReport nonfinite() const override { return inner_->nonfinite(); }
+  model::Partial profile() const { return profile_.finish(); }
+
+private:
+  std::unique_ptr<model::PartialAccumulator> inner_;
+  transform::ProfileAccumulator profile_;
+};
 
 // One thread: read a block (into the cache, or the reused buffer), accumulate it, repeat.
 void read_and_accumulate(lake::PartitionReader& reader, model::PartialAccumulator& accumulator,
@@ -137,11 +164,20 @@ PartitionOutcome process_partition(const PartitionTask& task, std::vector<double
   model::AccumulatorOptions options = task.accumulator;
   options.is_known_usable = cache != nullptr && cache->is_filled() && cache->is_all_usable;
   const std::string path = partition.path.string();
-  auto accumulator = task.trainer->make_accumulator({.index = task.index,
-                                                     .path_hash = partition.path_hash,
-                                                     .hive_keys = &partition.keys,
-                                                     .path = path},
-                                                    options);
+  std::unique_ptr<model::PartialAccumulator> accumulator =
+      task.trainer->make_accumulator({.index = task.index,
+                                      .path_hash = partition.path_hash,
+                                      .hive_keys = &partition.keys,
+                                      .path = path},
+                                     options);
+  ProfilingAccumulator* profiling = nullptr;
+  if (task.is_profiled) {
+    auto wrapped = std::make_unique<ProfilingAccumulator>(
+        std::move(accumulator), static_cast<std::int64_t>(task.trainer->columns().size()),
+        partition.path_hash);
+    profiling = wrapped.get();
+    accumulator = std::move(wrapped);
+  }
   if (cache != nullptr && cache->is_filled()) {
     const std::int64_t block_rows =
         std::min(task.job->lake.block_rows, std::max<std::int64_t>(cache->rows, 1));
@@ -190,6 +226,7 @@ PartitionOutcome process_partition(const PartitionTask& task, std::vector<double
   }
   try {
     outcome.partial = accumulator->finish();
+    if (profiling != nullptr) outcome.profile = profiling->profile();
   } catch (const Error& error) {
     throw DataError(fmt::format("{}: {}", partition.path.string(), error.what()));
   }

@@ -31,6 +31,8 @@ struct PartitionOutcome {
   std::string skipped_reason; ///< non-empty: skipped under on_bad_partition = "skip"
   bool is_cached = false;     ///< the first pass took it from the partial cache (not read)
   model::Partial partial;
+  /// First pass: the partition's training-profile partial (transform/profile_accumulator.hpp).
+  model::Partial profile;
 };
 
 nlohmann::json to_json(const PartitionOutcome& outcome);
@@ -51,6 +53,8 @@ struct PartitionTask {
   /// Non-null (first pass only): a finished partition's outcome is stored there at once, so a
   /// job killed later resumes without reading it again.
   const PartialCache* partial_cache = nullptr;
+  /// First pass: also gather the profile of the columns read (PartitionOutcome::profile).
+  bool is_profiled = false;
 };
 
 /// A partition abandoned part-way because a stop was requested: it has no outcome and is read

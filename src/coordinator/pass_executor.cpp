@@ -185,7 +185,8 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                      .work = pass.weight[i],
                      .should_stop = should_stop,
                      .may_skip = pass.is_first,
-                     .partial_cache = pass.is_first ? partial_cache : nullptr});
+                     .partial_cache = pass.is_first ? partial_cache : nullptr,
+                     .is_profiled = pass.is_first});
   }
   const auto take = [&](Attempt& attempt) {
     if (attempt.failure) {

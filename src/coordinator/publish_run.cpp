@@ -96,6 +96,7 @@ snapshot::Snapshot build_snapshot(const PublishInput& in) {
         {in.partitions[index].relative_path, outcome.rows, checksum_hex(outcome.checksum), keys});
   }
   if (const model::SufficientStats* statistics = in.trainer.statistics()) s.statistics = *statistics;
+  s.profile = in.profile;
   return s;
 }
 

@@ -7,6 +7,7 @@
 #include "sluice/coordinator/run_job.hpp"
 #include "sluice/job/job_spec.hpp"
 #include "sluice/model/trainer.hpp"
+#include "sluice/transform/feature_profile.hpp"
 #include "sluice/transform/pipeline.hpp"
 
 #include <filesystem>
@@ -24,6 +25,7 @@ struct PublishInput {
   const std::map<std::size_t, PartitionOutcome>& outcomes;
   const model::Trainer& trainer;
   const transform::Pipeline& pipeline; ///< fitted
+  const transform::FeatureProfile& profile; ///< of the columns read
   const std::vector<PassRecord>& passes;
   const nlohmann::json& rank_stages;
   const nlohmann::json& rank_cache;

@@ -7,6 +7,7 @@
 #include "progress.hpp"
 #include "publish_run.hpp"
 #include "run_report.hpp"
+#include "transform/profile_accumulator.hpp"
 
 #include "sluice/lake/hive.hpp"
 #include "sluice/model/model_kinds.hpp"
@@ -212,6 +213,7 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
   schedule::MpiTransport transport(comm);
   std::map<std::size_t, PartitionOutcome> outcomes; // root: the first pass's metadata
   std::vector<PassRecord> passes;
+  transform::FeatureProfile profile; // root: the columns read, as the first pass saw them
   bool is_more = true;
   for (int pass = 0; is_more; ++pass) {
     const bool is_first = pass == 0;
@@ -232,15 +234,28 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
     // Leaves of the merge tree: each partition's partial on the rank that read it; cached
     // partitions' first-pass partials come from the partial cache on rank 0.
     std::vector<int> leaf_owner(plan.owner);
-    std::map<std::size_t, std::vector<double>> local;
+    std::map<std::size_t, std::vector<double>> local, local_profiles;
     for (PartitionOutcome& outcome : work.outcomes) {
-      if (outcome.skipped_reason.empty()) local[outcome.index] = std::move(outcome.partial);
+      if (!outcome.skipped_reason.empty()) continue;
+      local[outcome.index] = std::move(outcome.partial);
+      local_profiles[outcome.index] = std::move(outcome.profile);
     }
     if (is_first) {
       for (std::size_t i = 0; i < leaf_owner.size(); ++i) {
         if (plan.is_cached[i] && leaf_owner[i] >= 0) leaf_owner[i] = 0;
       }
-      for (const auto& [index, outcome] : plan.cached) local[index] = outcome.partial;
+      for (const auto& [index, outcome] : plan.cached) {
+        local[index] = outcome.partial;
+        local_profiles[index] = outcome.profile;
+      }
+      // The training profile rides along the first pass: merged on the coordinator only.
+      const model::Partial merged_profile = schedule::tree_reduce(
+          transport, leaf_owner, std::move(local_profiles),
+          [](std::vector<double>& into, const std::vector<double>& from) {
+            transform::merge_profile(into, from);
+          },
+          {.is_result_on_all_ranks = false});
+      on_root(comm, [&] { profile = transform::finish_profile(merged_profile, trainer->columns()); });
     }
     const bool is_root_only = trainer->is_root_only_pass();
     if (options.fault_point) options.fault_point("reduce");
@@ -292,6 +307,7 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
                        .outcomes = outcomes,
                        .trainer = *trainer,
                        .pipeline = fitted_pipeline,
+                       .profile = profile,
                        .passes = passes,
                        .rank_stages = rank_stages,
                        .rank_cache = rank_cache,

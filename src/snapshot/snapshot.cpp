@@ -148,6 +148,11 @@ void write_snapshot(const std::filesystem::path& file_path, const Snapshot& s) {
   write_history(file.id(), s.history);
   write_lineage(file.id(), s);
   if (s.statistics.num_columns() > 0) write_statistics(file.id(), s.statistics);
+  if (!s.profile.empty()) {
+    hdf5::GroupHandle profile = hdf5::create_group(file.id(), "profile");
+    Hdf5ParameterWriter writer(profile.get());
+    transform::save_profile(s.profile, writer);
+  }
   file.flush();
   file.close();
   seal_snapshot_file(file_path);
@@ -223,6 +228,10 @@ Snapshot read_snapshot(const std::filesystem::path& file_path) {
       s.statistics.count = hdf5::read_int64_attribute(statistics.get(), "count");
       s.statistics.mean = Eigen::Map<Eigen::VectorXd>(mean.data(), k);
       s.statistics.comoment = Eigen::Map<Eigen::MatrixXd>(comoment.data(), k, k);
+    }
+    if (H5Lexists(file.id(), "profile", H5P_DEFAULT) > 0) {
+      hdf5::GroupHandle profile = hdf5::open_group(file.id(), "profile");
+      s.profile = transform::load_profile(Hdf5ParameterReader(profile.get(), file_path.string()));
     }
     return s;
   } catch (const hdf5::Error& error) {

@@ -3,6 +3,7 @@
 
 #include "sluice/model/sufficient_stats.hpp"
 #include "sluice/model/trainer.hpp"
+#include "sluice/transform/feature_profile.hpp"
 #include "sluice/transform/pipeline.hpp"
 
 #include <Eigen/Core>
@@ -65,6 +66,9 @@ struct Snapshot {
   // the merged statistics of kinds that have them (ridge, PCA), so a later job can update the
   // model without re-reading old data; count 0 when absent
   model::SufficientStats statistics;
+  // the distribution of every column read in training (moments and bins), for `sluice drift`;
+  // empty in snapshots published before it was kept
+  transform::FeatureProfile profile;
 
   /// The metric's value, or NaN when the kind has no such metric.
   double metric(const std::string& name) const;

@@ -47,6 +47,9 @@ int run(const mpi::Communicator& comm, const RunArguments& arguments) {
       fmt::print("not published: gate {}\n", result.gate->summary);
     } else {
       if (result.gate) fmt::print("gate {}\n", result.gate->summary);
+      if (result.warm_start_version > 0) {
+        fmt::print("warm start from version {}\n", result.warm_start_version);
+      }
       fmt::print("published {} (version {})\n", result.snapshot_path.string(), result.version);
     }
     fmt::print("rows={} partitions={} read={} cached={} ranks={} passes={} seconds={:.3f} "

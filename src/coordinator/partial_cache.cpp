@@ -72,6 +72,7 @@ std::string partial_settings_key(const job::JobSpec& job, const model::Trainer& 
       {"pipeline", pipeline.is_empty() ? std::string() : fmt::format("{:016x}", pipeline.hash())},
       {"hive_values", pipeline.hive_values()},
       {"columns", trainer.columns()},
+      {"warm_start", trainer.warm_start_signature()},
       {"group", job.lake.group},
       {"block_rows", job.lake.block_rows},
       {"on_nonfinite", job.lake.on_nonfinite == job::NonFiniteAction::error ? "error" : "drop_rows"}};

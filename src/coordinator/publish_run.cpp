@@ -97,6 +97,7 @@ snapshot::Snapshot build_snapshot(const PublishInput& in) {
   }
   if (const model::SufficientStats* statistics = in.trainer.statistics()) s.statistics = *statistics;
   s.profile = in.profile;
+  s.warm_start_version = in.warm_start_version;
   return s;
 }
 

@@ -26,6 +26,7 @@ struct PublishInput {
   const model::Trainer& trainer;
   const transform::Pipeline& pipeline; ///< fitted
   const transform::FeatureProfile& profile; ///< of the columns read
+  std::int64_t warm_start_version;          ///< 0: a cold start
   const std::vector<PassRecord>& passes;
   const nlohmann::json& rank_stages;
   const nlohmann::json& rank_cache;

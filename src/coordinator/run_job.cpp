@@ -80,6 +80,42 @@ std::unique_ptr<model::Trainer> make_job_trainer(const mpi::Communicator& comm, 
   return trainer;
 }
 
+// An iterative kind under the partial cache starts from the model's CURRENT version, if it is
+// compatible: rank 0 finds it, every rank reads it (verified) and hands it to its trainer.
+// Returns the version started from, 0 for a cold start. An unreadable version is a cold start.
+std::int64_t warm_start(const mpi::Communicator& comm, const job::JobSpec& job,
+                        const RunOptions& options, model::Trainer& trainer) {
+  if (!options.use_partial_cache || !job.cache.is_enabled || !job.cache.warm_start ||
+      !trainer.is_iterative()) {
+    return 0;
+  }
+  std::vector<std::int64_t> current{0};
+  on_root(comm, [&] {
+    snapshot::SnapshotRegistry registry(job.publish.registry);
+    current[0] = registry.current_version(job.publish.name).value_or(0);
+  });
+  comm.broadcast(current);
+  if (current[0] == 0) return 0;
+  bool is_started = false;
+  const std::filesystem::path path =
+      snapshot::SnapshotRegistry(job.publish.registry).snapshot_path(job.publish.name, current[0]);
+  try {
+    is_started = trainer.warm_start(*snapshot::read_snapshot(path).model);
+  } catch (const Error& error) {
+    spdlog::warn("no warm start from {}: {}", path.string(), error.what());
+  }
+  // Every rank read the same file and reaches the same verdict; a rank that could not read it
+  // while others started warm would fit another model, so that ends the job on every rank.
+  const bool is_any = comm.any_of(is_started), is_all = comm.all_of(is_started);
+  if (is_any && !is_all) {
+    throw schedule::AgreedError(fmt::format("not every rank could read {} for the warm start",
+                                            path.string()), ErrorKind::io);
+  }
+  if (!is_all) return 0;
+  spdlog::info("warm start from {} v{} ({})", job.publish.name, current[0], path.string());
+  return current[0];
+}
+
 // Iterative kinds keep a rank's partitions in memory, as many as fit the budget.
 void plan_cache(const mpi::Communicator& comm, const job::JobSpec& job,
                 const model::Trainer& trainer, RankCache& cache) {
@@ -198,6 +234,7 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
   if (!pipeline.is_empty()) check_pipeline_columns(comm, job, partitions, pipeline);
   trainer = make_job_trainer(comm, job, pipeline, std::move(trainer));
   const std::vector<std::string> columns = trainer->columns();
+  const std::int64_t warm_start_version = warm_start(comm, job, options, *trainer);
   const std::optional<PartialCache> partial_cache =
       open_partial_cache(job, options.use_partial_cache, *trainer, pipeline);
   const PartialCache* cache_used = partial_cache ? &*partial_cache : nullptr;
@@ -308,6 +345,7 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
                        .trainer = *trainer,
                        .pipeline = fitted_pipeline,
                        .profile = profile,
+                       .warm_start_version = warm_start_version,
                        .passes = passes,
                        .rank_stages = rank_stages,
                        .rank_cache = rank_cache,
@@ -360,6 +398,7 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
   result.num_cached_partitions = static_cast<std::int64_t>(
       std::count(plan.is_cached.begin(), plan.is_cached.end(), char{1}));
   result.num_read_partitions = result.num_partitions - result.num_cached_partitions;
+  result.warm_start_version = warm_start_version;
   result.seconds = timer.total_seconds();
   return result;
 }

@@ -324,6 +324,7 @@ void read_run(TableReader& root, JobSpec& job) {
 void read_cache(TableReader& root, JobSpec& job, const std::filesystem::path& base) {
   TableReader cache(root.table("cache"), "cache.", job.source);
   job.cache.is_enabled = cache.boolean("enabled").value_or(true);
+  job.cache.warm_start = cache.boolean("warm_start").value_or(true);
   if (auto path = cache.string("path")) {
     if (path->empty()) cache.fail("path", "must not be empty");
     job.cache.root = resolve(base, *path);

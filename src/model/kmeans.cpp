@@ -3,6 +3,8 @@
 // a multiple of the tile rows (other block sizes move tile edges, and sums by an ulp or so).
 #include "kmeans.hpp"
 
+#include "sluice/model/parameter_map.hpp"
+
 #include "counter_random.hpp"
 #include "tiled_accumulator.hpp"
 
@@ -812,6 +814,20 @@ bool KMeansTrainer::update(const Partial& merged) {
   return phase_ != Phase::done;
 }
 
+bool KMeansTrainer::warm_start(const FittedModel& previous) {
+  if (previous.kind() != kind() || previous.features() != features_ || phase_ != Phase::sample) {
+    return false;
+  }
+  ParameterMap parameters;
+  previous.save(parameters);
+  Eigen::MatrixXd centers = parameters.matrix("centers");
+  if (centers.rows() != options_.k || centers.cols() != num_features_ || !centers.allFinite()) {
+    return false;
+  }
+  warm_centers_ = std::move(centers);
+  return true;
+}
+
 void KMeansTrainer::update_sample(const Partial& merged) {
   const Eigen::Index d = num_features_;
   num_rows_ = static_cast<std::int64_t>(merged[0]);
@@ -824,6 +840,13 @@ void KMeansTrainer::update_sample(const Partial& merged) {
   for (Eigen::Index j = 0; j < d; ++j)
     variance_sum += merged[static_cast<std::size_t>(1 + d + j)] / merged[0];
   tolerance_ = options_.tol * variance_sum / static_cast<double>(d);
+  if (warm_centers_) {
+    initial_centers_ = *warm_centers_;
+    reference_ = std::make_shared<const Eigen::MatrixXd>(*warm_centers_);
+    phase_ = Phase::lloyd;
+    iteration_ = 1;
+    return;
+  }
   const double* first = merged.data() + 1 + 2 * d + 1 + record_header;
   reference_ =
       std::make_shared<const Eigen::MatrixXd>(Eigen::Map<const Eigen::RowVectorXd>(first, d));

@@ -7,6 +7,7 @@
 #include <Eigen/Core>
 
 #include <chrono>
+#include <optional>
 
 namespace sluice::model {
 
@@ -71,6 +72,9 @@ public:
   std::shared_ptr<const FittedModel> model() const override { return model_; }
   Metrics metrics() const override;
   History history() const override { return history_; }
+  /// The previous centres replace the k-means‖ initialisation: after the sample pass (which
+  /// also sets the tolerance) Lloyd's iterations start from them. The first pass is unchanged.
+  bool warm_start(const FittedModel& previous) override;
 
 private:
   enum class Phase { sample, round, weights, lloyd, evaluate, done };
@@ -96,6 +100,7 @@ private:
   /// What the current pass measures against: candidates while initialising, then centres.
   std::shared_ptr<const Eigen::MatrixXd> reference_;
   Eigen::MatrixXd initial_centers_;
+  std::optional<Eigen::MatrixXd> warm_centers_; ///< the previous model's centres, if warm
   double inertia_ = 0.0;
   bool is_converged_ = false;
   History history_{{"iteration", "inertia", "shift", "seconds"}, {}};

@@ -2,6 +2,8 @@
 // then one root-only pass of sorted margins for the exact AUC.
 #include "logistic_regression.hpp"
 
+#include "sluice/model/parameter_map.hpp"
+
 #include "tiled_accumulator.hpp"
 
 #include "sluice/error.hpp"
@@ -11,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <utility>
 
@@ -353,6 +356,23 @@ LogisticRegressionTrainer::LogisticRegressionTrainer(const job::ModelSpec& spec)
   point_ = base_ = direction_ = base_gradient_ = Eigen::VectorXd::Zero(k);
   history_.columns = {"iteration", "objective", "gradient_norm", "step", "seconds"};
   last_update_ = std::chrono::steady_clock::now();
+}
+
+bool LogisticRegressionTrainer::warm_start(const FittedModel& previous) {
+  if (previous.kind() != kind() || previous.features() != features_ || iterations_ > 0) return false;
+  ParameterMap parameters;
+  previous.save(parameters);
+  const Eigen::VectorXd coefficients = parameters.vector("coefficients");
+  const auto d = static_cast<Eigen::Index>(features_.size());
+  if (coefficients.size() != d || !coefficients.allFinite()) return false;
+  point_.head(d) = coefficients;
+  point_(d) = options_.fit_intercept ? parameters.scalar("intercept") : 0.0;
+  if (!std::isfinite(point_(d))) return false;
+  warm_signature_.clear();
+  for (Eigen::Index i = 0; i <= d; ++i) {
+    warm_signature_ += fmt::format("{:016x}", std::bit_cast<std::uint64_t>(point_(i)));
+  }
+  return true;
 }
 
 std::string LogisticRegressionTrainer::pass_name() const {

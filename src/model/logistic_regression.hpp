@@ -57,6 +57,8 @@ public:
   bool is_iterative() const override { return true; }
   std::string pass_name() const override;
   bool is_root_only_pass() const override { return phase_ == Phase::evaluate; }
+  bool warm_start(const FittedModel& previous) override;
+  std::string warm_start_signature() const override { return warm_signature_; }
   std::unique_ptr<PartialAccumulator> make_accumulator(const PartitionKey& partition,
                                                        const AccumulatorOptions& options) const override;
   void merge(Partial& into, const Partial& from) const override;
@@ -97,6 +99,7 @@ private:
 
   History history_;
   std::chrono::steady_clock::time_point last_update_;
+  std::string warm_signature_; ///< the warm starting point's bits, hex; empty: a cold start
 };
 
 } // namespace sluice::model

@@ -91,6 +91,7 @@ void write_lineage(hid_t file, const Snapshot& s) {
   hdf5::write_attribute(group.get(), "xtx_kernel", s.xtx_kernel);
   hdf5::write_attribute(group.get(), "num_ranks", s.num_ranks);
   hdf5::write_attribute(group.get(), "threads_per_rank", s.threads_per_rank);
+  hdf5::write_attribute(group.get(), "warm_start_version", s.warm_start_version);
   hdf5::write_attribute(group.get(), "created_utc", s.created_utc);
   hdf5::write_attribute(group.get(), "lake", s.lake_root);
   hdf5::GroupHandle partitions = hdf5::create_group(group.get(), "partitions");
@@ -200,6 +201,9 @@ Snapshot read_snapshot(const std::filesystem::path& file_path) {
     s.xtx_kernel = hdf5::read_string_attribute(lineage.get(), "xtx_kernel");
     s.num_ranks = hdf5::read_int64_attribute(lineage.get(), "num_ranks");
     s.threads_per_rank = hdf5::read_int64_attribute(lineage.get(), "threads_per_rank");
+    if (H5Aexists(lineage.get(), "warm_start_version") > 0) {
+      s.warm_start_version = hdf5::read_int64_attribute(lineage.get(), "warm_start_version");
+    }
     s.created_utc = hdf5::read_string_attribute(lineage.get(), "created_utc");
     s.lake_root = hdf5::read_string_attribute(lineage.get(), "lake");
     hdf5::GroupHandle partitions = hdf5::open_group(lineage.get(), "partitions");

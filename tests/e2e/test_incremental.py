@@ -7,6 +7,8 @@ import shutil
 import signal
 import time
 
+import numpy as np
+
 
 import sluice_e2e as e2e
 
@@ -111,13 +113,58 @@ class IncrementalTest(e2e.TempDirTestCase):
         off = self.job("off", cache={"enabled": False})
         self.run_cached(off, read=PARTITIONS, cached=0)
 
-    def test_kmeans_first_pass_from_cache_gives_full_retrain_bits(self):
-        kmeans = {"kind": "kmeans", "features": self.features, "k": 3, "seed": 4}
-        job = self.job("km", kmeans)
-        _, first = self.run_cached(job, read=PARTITIONS, cached=0)
-        result, again = self.run_cached(job, read=0, cached=PARTITIONS)
-        self.assertEqual(again["params_bytes"]["centers"], first["params_bytes"]["centers"])
-        self.assertEqual(again["metrics"], first["metrics"])
+    def test_kmeans_takes_its_first_pass_from_the_cache_and_warm_starts(self):
+        rng = np.random.default_rng(5)
+        centres = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+
+        def write_blobs(name):
+            points = centres[rng.integers(0, 3, 4000)] + rng.normal(size=(4000, 2))
+            e2e.write_partition(self.path("blobs", name), {"u": points[:, 0], "v": points[:, 1]})
+
+        for i in range(6):
+            write_blobs(f"part-{i}.h5")
+        job = e2e.write_text(self.path("km.toml"), e2e.job_text(
+            {"path": "blobs"}, {"kind": "kmeans", "features": ["u", "v"], "k": 3, "seed": 4},
+            {"registry": "registry", "name": "km"}))
+        first_result, first = self.run_cached(job, read=6, cached=0)
+        self.assertNotIn("warm start", first_result.stdout)
+        self.assertEqual(lineage_attr(first["path"], "warm_start_version"), 0)
+        # The sample pass comes from the cache; Lloyd starts from v1's centres instead of k-means||.
+        write_blobs("part-6.h5")
+        warm_result, warm = self.run_cached(job, read=1, cached=6)
+        self.assertIn("warm start from version 1", warm_result.stdout)
+        self.assertEqual(lineage_attr(warm["path"], "warm_start_version"), 1)
+        np.testing.assert_array_equal(warm["params"]["initial_centers"], first["params"]["centers"])
+        _, cold = e2e.run_job(self, job, RANKS)  # no cache: a cold start on the same lake
+        self.assertEqual(lineage_attr(cold["path"], "warm_start_version"), 0)
+        self.assertLessEqual(len(warm["history"]["inertia"]), len(cold["history"]["inertia"]))
+        # Both converge to the same clusters (up to their order) within the tolerance.
+        order = lambda c: c[np.lexsort(c.T[::-1])]
+        np.testing.assert_allclose(order(warm["params"]["centers"]), order(cold["params"]["centers"]),
+                                   atol=1e-6)
+
+    def test_logistic_warm_starts_from_the_current_version(self):
+        rng = np.random.default_rng(8)
+        for i in range(4):
+            x = rng.normal(size=(3000, 3))
+            y = (x @ [1.5, -2.0, 0.5] + 0.3 + rng.logistic(size=3000) > 0).astype(np.float64)
+            e2e.write_partition(self.path("logit", f"part-{i}.h5"),
+                                {"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y})
+        job = e2e.write_text(self.path("logit.toml"), e2e.job_text(
+            {"path": "logit"}, {"kind": "logistic", "features": ["a", "b", "c"], "label": "y"},
+            {"registry": "registry", "name": "logit"}))
+        _, first = e2e.run_job(self, job, RANKS, cache=True)
+        x = rng.normal(size=(3000, 3))
+        y = (x @ [1.5, -2.0, 0.5] + 0.3 + rng.logistic(size=3000) > 0).astype(np.float64)
+        e2e.write_partition(self.path("logit", "part-9.h5"), {"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y})
+        warm_result, warm = e2e.run_job(self, job, RANKS, cache=True)
+        self.assertIn("warm start from version 1", warm_result.stdout)
+        self.assertEqual(lineage_attr(warm["path"], "warm_start_version"), 1)
+        _, cold = e2e.run_job(self, job, RANKS)
+        self.assertLess(warm["metrics"]["iterations"], cold["metrics"]["iterations"])
+        np.testing.assert_allclose(warm["coefficients"], cold["coefficients"], rtol=1e-6)
+        self.assertAlmostEqual(warm["intercept"], cold["intercept"], delta=1e-6)
+        self.assertNotEqual(warm["coefficients"].tolist(), first["coefficients"].tolist())
 
     def test_concurrent_jobs_share_the_cache(self):
         jobs = [self.job(f"c{i}") for i in range(3)]
@@ -153,6 +200,11 @@ class IncrementalTest(e2e.TempDirTestCase):
             _, resumed = self.run_cached(job, read=PARTITIONS - done, cached=done)
             self.assert_same_model(resumed, reference, f"resumed after SIGKILL of rank {victim_rank}")
             shutil.rmtree(self.path("registry", "m"))
+
+
+def lineage_attr(path, name):
+    with e2e.h5py.File(path, "r") as f:
+        return int(f["lineage"].attrs[name])
 
 
 def rank_pid(root_pid, rank):

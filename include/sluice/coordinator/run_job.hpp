@@ -67,6 +67,7 @@ struct RunResult {
   std::int64_t num_partitions = 0;
   std::int64_t num_cached_partitions = 0; ///< first pass taken from the partial cache
   std::int64_t num_read_partitions = 0;   ///< opened and read in the first pass
+  std::int64_t warm_start_version = 0;    ///< the version an iterative fit started from; 0: cold
   double seconds = 0.0;
   std::optional<GateResult> gate; ///< set when the job has a gate and was publishing
 };

@@ -76,6 +76,9 @@ struct CacheSpec {
   bool is_enabled = true;
   std::filesystem::path root;                      ///< default: REGISTRY/.partials
   std::int64_t max_bytes = std::int64_t{1} << 30;  ///< least recently used entries go past it
+  /// Iterative kinds (logistic, kmeans) start from the model's CURRENT version when the cache is
+  /// used, rather than from scratch.
+  bool warm_start = true;
 };
 
 /// Where `sluice transform` writes the transformed rows (the [curate] table).

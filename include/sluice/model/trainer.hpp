@@ -126,6 +126,17 @@ public:
   virtual History history() const { return {}; }
   /// Statistics kept for later jobs (count, means, co-moments), where the kind has them.
   virtual const SufficientStats* statistics() const { return nullptr; }
+  /// Before the first pass: start the iterations from `previous` (the model this job published
+  /// last) instead of from scratch. Returns whether it will: only iterative kinds do, and only
+  /// from a model of the same kind, features and shape. The result then differs from a cold
+  /// start within the kind's tolerance, not in its bits.
+  virtual bool warm_start(const FittedModel& previous) {
+    (void)previous;
+    return false;
+  }
+  /// What of a warm start the first pass's partials depend on (they are cached by it); empty
+  /// when the first pass does not depend on it.
+  virtual std::string warm_start_signature() const { return {}; }
 };
 
 } // namespace sluice::model

@@ -59,6 +59,7 @@ struct Snapshot {
   std::string xtx_kernel;  ///< the XᵀX kernel variant: model bits depend on it
   std::int64_t num_ranks = 0;
   std::int64_t threads_per_rank = 0;
+  std::int64_t warm_start_version = 0;  ///< the version an iterative fit started from; 0: cold
   std::string created_utc;
   std::string lake_root;
   std::vector<PartitionLineage> partitions;

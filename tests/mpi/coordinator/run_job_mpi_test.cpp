@@ -92,8 +92,8 @@ TEST(RunJobMpiTest, run_with_more_ranks_than_partitions_and_threads_keeps_bits) 
                                      .rows_per_partition = 5000, .num_features = 3, .seed = 5};
   testing_support::write_lake(comm, options);
   job::JobSpec job = testing_support::make_job(dir.path(), testing_support::job_text(3, "m"));
-  auto one_thread = coordinator::run_job(comm, job, {.threads = 1});
-  auto two_threads = coordinator::run_job(comm, job, {.threads = 2});
+  auto one_thread = coordinator::run_job(comm, job, {.threads = 1, .use_partial_cache = false});
+  auto two_threads = coordinator::run_job(comm, job, {.threads = 2, .use_partial_cache = false});
   EXPECT_EQ(parameters_of(one_thread).vector("coefficients"),
             parameters_of(two_threads).vector("coefficients"));
   EXPECT_EQ(parameters_of(one_thread).scalar("intercept"),
@@ -107,7 +107,8 @@ TEST(RunJobMpiTest, run_with_more_ranks_than_partitions_and_threads_keeps_bits) 
 
 // Every kind: the same bits at this rank count, with 1 and 2 threads per rank, as one process
 // fitting the partitions in memory (the k-means RNG, the folds and the merge tree must not
-// depend on who reads what).
+// depend on who reads what). Every run is a full retrain: with the partial cache the second run
+// would read nothing and k-means would start warm from the first.
 TEST(RunJobMpiTest, every_kind_has_the_bits_of_a_one_process_fit) {
   auto comm = world();
   TempDir dir(comm);
@@ -126,8 +127,8 @@ TEST(RunJobMpiTest, every_kind_has_the_bits_of_a_one_process_fit) {
     const std::string text = lake_table + "[model]\n" + features + "\n" + model +
                              fmt::format(fmt::runtime(publish), name);
     job::JobSpec job = testing_support::make_job(dir.path(), text);
-    auto one_thread = coordinator::run_job(comm, job, {.threads = 1});
-    auto two_threads = coordinator::run_job(comm, job, {.threads = 2});
+    auto one_thread = coordinator::run_job(comm, job, {.threads = 1, .use_partial_cache = false});
+    auto two_threads = coordinator::run_job(comm, job, {.threads = 2, .use_partial_cache = false});
     EXPECT_TRUE(parameters_of(one_thread).values() == parameters_of(two_threads).values()) << name;
     if (comm.is_root()) {
       EXPECT_TRUE(parameters_of(one_thread).values() == serial_fit(job).values()) << name;

@@ -7,7 +7,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstring>
+#include <limits>
 
 namespace sluice::transform {
 namespace {
@@ -38,6 +41,62 @@ View view_of(const model::Partial& partial) {
   return view;
 }
 
+// 1.0 for a finite value, 0.0 for NaN and ±Inf (all exponent bits set), from the bits: an
+// integer test the compiler vectorises, where a floating compare of NaN would not be.
+inline double is_finite_bits(double x) {
+  const auto bits = std::bit_cast<std::uint64_t>(x);
+  return (bits & 0x7ff0000000000000ULL) != 0x7ff0000000000000ULL ? 1.0 : 0.0;
+}
+
+// Four doubles (and their bits) as one value: GCC's and clang's vector extension, so the
+// moments below run as vector code on any x86-64 or ARM target without intrinsics.
+using Double4 = double __attribute__((vector_size(32)));
+using Bits4 = std::uint64_t __attribute__((vector_size(32)));
+
+// The moments of a column block's finite values in one vectorised pass (the profile sees every
+// value read, so this is on the hot path): sums of x − shift and its square, with the shift a
+// finite value of the block, so the cancellation in M2 = Σd² − (Σd)²/n stays small for data not
+// far from its mean. Lanes are combined in a fixed order: the same bits on every run.
+Moments block_moments(const double* values, std::int64_t rows) {
+  std::int64_t first = 0;
+  while (first < rows && is_finite_bits(values[first]) == 0.0) ++first;
+  if (first == rows) return {};
+  const double shift = values[first];
+  constexpr std::uint64_t exponent = 0x7ff0000000000000ULL;
+  const Bits4 exponent4 = {exponent, exponent, exponent, exponent};
+  const Bits4 one4 = {std::bit_cast<std::uint64_t>(1.0), std::bit_cast<std::uint64_t>(1.0),
+                      std::bit_cast<std::uint64_t>(1.0), std::bit_cast<std::uint64_t>(1.0)};
+  Double4 count = {}, sum = {}, squares = {};
+  std::int64_t i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    Double4 x;
+    std::memcpy(&x, values + i, sizeof x);
+    const Bits4 is_finite = (Bits4)(((Bits4)x & exponent4) != exponent4); // all ones or zero
+    const Double4 d = (Double4)((Bits4)(x - shift) & is_finite);
+    count += (Double4)(one4 & is_finite);
+    sum += d;
+    squares += d * d;
+  }
+  double total_count = 0.0, total = 0.0, total_squares = 0.0;
+  for (int l = 0; l < 4; ++l) {
+    total_count += count[l];
+    total += sum[l];
+    total_squares += squares[l];
+  }
+  for (; i < rows; ++i) {
+    if (is_finite_bits(values[i]) == 0.0) continue;
+    const double d = values[i] - shift;
+    total_count += 1.0;
+    total += d;
+    total_squares += d * d;
+  }
+  Moments m; // min and max stay 0: drift does not use them
+  m.count = total_count;
+  m.mean = shift + total / total_count;
+  m.m2 = std::max(0.0, total_squares - total * total / total_count);
+  return m;
+}
+
 bool hash_less(const model::Partial& a, std::size_t at_a, const model::Partial& b, std::size_t at_b) {
   return a[at_a] != b[at_b] ? a[at_a] < b[at_b] : a[at_a + 1] < b[at_b + 1];
 }
@@ -50,16 +109,17 @@ ProfileAccumulator::ProfileAccumulator(std::int64_t num_columns, std::uint64_t p
       nonfinite_(static_cast<std::size_t>(num_columns), 0.0) {}
 
 void ProfileAccumulator::add_block(const double* data, std::int64_t ld, std::int64_t rows) {
-  static const Step plain; // no missing sentinel: every finite value counts
   for (std::int64_t c = 0; c < num_columns_; ++c) {
-    const double* column = data + c * ld;
-    moments_[static_cast<std::size_t>(c)].add(column, rows, plain);
-    for (std::int64_t i = 0; i < rows; ++i) {
-      if (!std::isfinite(column[i])) nonfinite_[static_cast<std::size_t>(c)] += 1.0;
-    }
+    const Moments block = block_moments(data + c * ld, rows);
+    moments_[static_cast<std::size_t>(c)].merge(block);
+    nonfinite_[static_cast<std::size_t>(c)] += static_cast<double>(rows) - block.count;
   }
   const auto by_hash = [](const Sampled& a, const Sampled& b) { return a.hash < b.hash; };
-  for (std::int64_t i = 0; i < rows; ++i) {
+  // Candidates are every profile_sample_stride-th row of the partition (rows counted from its
+  // start, so the choice does not depend on the block size): hashing every row cost more than
+  // the model's own accumulation.
+  const std::int64_t first = (profile_sample_stride - next_row_ % profile_sample_stride) % profile_sample_stride;
+  for (std::int64_t i = first; i < rows; i += profile_sample_stride) {
     const std::uint64_t hash = row_hash(path_hash_, next_row_ + i);
     const bool is_full = static_cast<std::int64_t>(heap_.size()) >= profile_sample_rows;
     if (is_full && hash >= heap_.front().hash) continue;
@@ -143,8 +203,6 @@ FeatureProfile finish_profile(const model::Partial& merged, const std::vector<st
                          .count = moments.count,
                          .mean = moments.mean,
                          .std = moments.count > 0 ? std::sqrt(moments.m2 / moments.count) : 0.0,
-                         .min = moments.min,
-                         .max = moments.max,
                          .nonfinite = merged[at]};
     std::vector<double> sample;
     for (std::size_t i = 0; i < view.num_samples; ++i) sample.push_back(merged[view.sample_at(i) + 2 + c]);
@@ -179,7 +237,7 @@ std::size_t profile_bin(const std::vector<double>& edges, double value) {
 void save_profile(const FeatureProfile& profile, model::ParameterWriter& writer) {
   std::vector<std::string> names;
   const auto n = static_cast<Eigen::Index>(profile.columns.size());
-  Eigen::VectorXd count(n), mean(n), std(n), min(n), max(n), nonfinite(n), offsets(n + 1);
+  Eigen::VectorXd count(n), mean(n), std(n), nonfinite(n), offsets(n + 1);
   std::vector<double> edges, proportions;
   offsets[0] = 0;
   for (Eigen::Index c = 0; c < n; ++c) {
@@ -188,8 +246,6 @@ void save_profile(const FeatureProfile& profile, model::ParameterWriter& writer)
     count[c] = column.count;
     mean[c] = column.mean;
     std[c] = column.std;
-    min[c] = column.min;
-    max[c] = column.max;
     nonfinite[c] = column.nonfinite;
     edges.insert(edges.end(), column.edges.begin(), column.edges.end());
     proportions.insert(proportions.end(), column.proportions.begin(), column.proportions.end());
@@ -201,8 +257,6 @@ void save_profile(const FeatureProfile& profile, model::ParameterWriter& writer)
   writer.vector("count", count);
   writer.vector("mean", mean);
   writer.vector("std", std);
-  writer.vector("min", min);
-  writer.vector("max", max);
   writer.vector("nonfinite", nonfinite);
   // Ragged per column: column c's edges are edges[offsets[c] : offsets[c+1]], and its
   // proportions proportions[offsets[c] + c : offsets[c+1] + c + 1].
@@ -217,8 +271,7 @@ FeatureProfile load_profile(const model::ParameterReader& reader) {
   const std::vector<std::string> names = reader.strings("columns");
   const auto n = static_cast<Eigen::Index>(names.size());
   const Eigen::VectorXd count = reader.vector("count", n), mean = reader.vector("mean", n),
-                        std = reader.vector("std", n), min = reader.vector("min", n),
-                        max = reader.vector("max", n), nonfinite = reader.vector("nonfinite", n),
+                        std = reader.vector("std", n), nonfinite = reader.vector("nonfinite", n),
                         offsets = reader.vector("edge_offsets", n + 1), edges = reader.vector("edges"),
                         proportions = reader.vector("proportions", edges.size() + n);
   for (Eigen::Index c = 0; c < n; ++c) {
@@ -227,7 +280,7 @@ FeatureProfile load_profile(const model::ParameterReader& reader) {
       throw DataError(fmt::format("{}: /profile/edge_offsets is not ascending within the edges", reader.where()));
     }
     ColumnProfile column{.name = names[static_cast<std::size_t>(c)], .count = count[c], .mean = mean[c],
-                         .std = std[c], .min = min[c], .max = max[c], .nonfinite = nonfinite[c]};
+                         .std = std[c], .nonfinite = nonfinite[c]};
     const auto first = static_cast<Eigen::Index>(begin), last = static_cast<Eigen::Index>(end);
     for (Eigen::Index e = first; e < last; ++e) column.edges.push_back(edges[e]);
     for (Eigen::Index p = first + c; p <= last + c; ++p) column.proportions.push_back(proportions[p]);

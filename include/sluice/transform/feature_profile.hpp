@@ -14,13 +14,14 @@ namespace sluice::transform {
 inline constexpr int profile_bins = 10;
 /// Rows kept in the training sample the bin edges come from.
 inline constexpr std::int64_t profile_sample_rows = 1024;
+/// Rows 0, s, 2s, ... of each partition are the sample's candidates.
+inline constexpr std::int64_t profile_sample_stride = 16;
 
 struct ColumnProfile {
   std::string name;
   double count = 0.0;      ///< finite values
   double mean = 0.0;
   double std = 0.0;        ///< population standard deviation
-  double min = 0.0, max = 0.0;
   double nonfinite = 0.0;  ///< NaN/Inf values seen
   /// Inner bin edges, ascending and distinct: value x falls in bin profile_bin(edges, x), so
   /// bin 0 is x < edges[0] and the last bin x >= edges.back().

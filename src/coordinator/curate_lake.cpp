@@ -78,7 +78,7 @@ int fit_pipeline(const mpi::Communicator& comm, const job::JobSpec& job,
   int passes = 0;
   for (bool is_more = trainer.pipeline().num_fit_passes() > 0; is_more; ++passes) {
     const PassPlan pass = plan_pass(plan, partitions, true);
-    Progress progress(comm, pass.reader, pass.weight);
+    Progress progress(comm, pass.reader, pass.weight, job.run.peer_timeout_s);
     PassWork work = run_pass(comm, job, trainer, partitions, pass, options, threads, cache,
                              nullptr, progress);
     if (comm.any_of(work.is_stopped)) {

@@ -107,8 +107,10 @@ void read_and_accumulate_overlapped(lake::PartitionReader& reader,
   };
   std::exception_ptr read_error;
   bool is_interrupted = false; // an exception may not leave the parallel region: thrown after it
+  // The master thread (the one that talks MPI) drives the blocks, so the stop check between
+  // blocks can also send the rank's heartbeat; the team computes the tiles.
 #pragma omp parallel num_threads(num_threads)
-#pragma omp single
+#pragma omp master
   {
     reader.read_block(0, std::min(block_rows, num_rows), block_at(0), ld);
     for (std::int64_t row = 0; row < num_rows && !read_error; row += block_rows) {

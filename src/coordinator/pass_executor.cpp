@@ -104,11 +104,17 @@ std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm,
     }
     for (const auto& [rows, bytes, work] : done) progress.partition_done(rows, bytes, work);
   };
+  std::atomic<std::size_t> num_done{0};
+  struct CountDone {
+    std::atomic<std::size_t>& count;
+    ~CountDone() { count.fetch_add(1); }
+  };
 #pragma omp parallel num_threads(num_threads)
   {
     std::vector<double> buffer;
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
     for (std::size_t k = 0; k < largest_first.size(); ++k) {
+      const CountDone counted{num_done};
       if (is_halted) continue;
       if (stop_before_next(options, num_started.fetch_add(1))) {
         stopped = true;
@@ -137,6 +143,22 @@ std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm,
         is_halted = true;
       }
       if (omp_get_thread_num() == 0) report_pending();
+    }
+    // Thread 0 talks MPI: while the others finish their last partitions it keeps reporting and
+    // sends the rank's heartbeat, so a long partition on another thread is not taken for a
+    // silent rank.
+    if (omp_get_thread_num() == 0) {
+      try {
+        while (num_done.load() < largest_first.size()) {
+          report_pending();
+          progress.heartbeat();
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+      } catch (...) {
+        const std::lock_guard lock(pending_mutex);
+        if (!unexpected) unexpected = std::current_exception();
+        is_halted = true;
+      }
     }
   }
   if (unexpected) std::rethrow_exception(unexpected);
@@ -168,7 +190,9 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
     for (std::size_t i : mine) cache.columns[i]; // every slot exists before threads look them up
   }
   // Checked between blocks: a stop request is honoured within one block even in a huge partition.
-  const auto should_stop = [&options](std::int64_t blocks_done) {
+  // The thread that talks MPI also tells rank 0 this rank is alive (Progress::heartbeat).
+  const auto should_stop = [&options, &progress](std::int64_t blocks_done) {
+    if (omp_get_thread_num() == 0) progress.heartbeat();
     if (options.test_block_delay_ms > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(options.test_block_delay_ms));
     }

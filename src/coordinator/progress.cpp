@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +17,7 @@ namespace {
 
 constexpr int progress_tag = 7;
 constexpr std::int64_t done_marker = -1;
+constexpr std::int64_t heartbeat_marker = -2;
 
 std::string human_rate(double per_second) {
   if (per_second >= 1e6) return fmt::format("{:.1f} M", per_second / 1e6);
@@ -26,8 +28,8 @@ std::string human_rate(double per_second) {
 } // namespace
 
 Progress::Progress(const mpi::Communicator& comm, const std::vector<int>& owner,
-                   const std::vector<std::int64_t>& work)
-    : comm_(comm.dup()) {
+                   const std::vector<std::int64_t>& work, double peer_timeout_s)
+    : comm_(comm.dup()), peer_timeout_s_(peer_timeout_s) {
   for (std::size_t i = 0; i < owner.size(); ++i) {
     if (owner[i] < 0) continue; // skipped or cached: no work this pass
     ++total_partitions_;
@@ -45,12 +47,40 @@ Progress::Progress(const mpi::Communicator& comm, const std::vector<int>& owner,
     if (value > 0) interval_s_ = value;
   }
   if (is_terminal_) interval_s_ = 0.2;
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  hosts_ = comm_.gather(std::string(host));
+  last_sent_ = start_;
+  last_heard_.assign(static_cast<std::size_t>(comm_.size()), start_);
+  is_rank_done_.assign(static_cast<std::size_t>(comm_.size()), 0);
+}
+
+void Progress::send(std::int64_t a, std::int64_t b, std::int64_t c) {
+  std::array<std::int64_t, 3> message{a, b, c};
+  SLUICE_MPI_CHECK(MPI_Send(message.data(), 3, MPI_INT64_T, 0, progress_tag, comm_.native()));
+  last_sent_ = comm_.wall_time();
+}
+
+void Progress::heartbeat() {
+  if (comm_.is_root() || peer_timeout_s_ <= 0) return;
+  const double interval = std::clamp(peer_timeout_s_ / 5.0, 0.05, 2.0);
+  if (comm_.wall_time() - last_sent_ >= interval) send(heartbeat_marker, 0, 0);
+}
+
+void Progress::check_silence(double now) const {
+  if (peer_timeout_s_ <= 0) return;
+  for (std::size_t rank = 1; rank < last_heard_.size(); ++rank) {
+    if (is_rank_done_[rank] || now - last_heard_[rank] <= peer_timeout_s_) continue;
+    throw PeerSilentError(fmt::format(
+        "rank {} on host {} has sent nothing for {:.0f} s (stopped, hung or cut off; [run] "
+        "peer_timeout = {:g} s): ending the job, nothing is published",
+        rank, hosts_.at(rank), now - last_heard_[rank], peer_timeout_s_));
+  }
 }
 
 void Progress::partition_done(std::int64_t rows, std::int64_t bytes, std::int64_t work) {
   if (!comm_.is_root()) {
-    std::array<std::int64_t, 3> message{rows, bytes, work};
-    SLUICE_MPI_CHECK(MPI_Send(message.data(), 3, MPI_INT64_T, 0, progress_tag, comm_.native()));
+    send(rows, bytes, work);
     return;
   }
   record(rows, bytes, work);
@@ -59,8 +89,7 @@ void Progress::partition_done(std::int64_t rows, std::int64_t bytes, std::int64_
 
 void Progress::local_done() {
   if (!comm_.is_root()) {
-    std::array<std::int64_t, 3> message{done_marker, 0, 0};
-    SLUICE_MPI_CHECK(MPI_Send(message.data(), 3, MPI_INT64_T, 0, progress_tag, comm_.native()));
+    send(done_marker, 0, 0);
     return;
   }
   drain(true);
@@ -84,6 +113,7 @@ void Progress::drain(bool is_blocking) {
       SLUICE_MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, progress_tag, comm_.native(), &is_pending, &status));
       if (!is_pending) {
         show(false);
+        check_silence(comm_.wall_time()); // only here: rank 0 is waiting for the others
         ::usleep(2000);
         continue;
       }
@@ -94,9 +124,11 @@ void Progress::drain(bool is_blocking) {
     std::array<std::int64_t, 3> message{};
     SLUICE_MPI_CHECK(MPI_Recv(message.data(), 3, MPI_INT64_T, status.MPI_SOURCE, progress_tag,
                               comm_.native(), MPI_STATUS_IGNORE));
+    last_heard_[static_cast<std::size_t>(status.MPI_SOURCE)] = comm_.wall_time();
     if (message[0] == done_marker) {
       ++ranks_done_;
-    } else {
+      is_rank_done_[static_cast<std::size_t>(status.MPI_SOURCE)] = 1;
+    } else if (message[0] != heartbeat_marker) {
       record(message[0], message[1], message[2]);
     }
   }

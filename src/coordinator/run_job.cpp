@@ -257,7 +257,7 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
     const std::string pass_name = trainer->pass_name();
     const double pass_start = comm.wall_time();
     const PassPlan pass_plan = plan_pass(plan, partitions, is_first);
-    Progress progress(comm, pass_plan.reader, pass_plan.weight);
+    Progress progress(comm, pass_plan.reader, pass_plan.weight, job.run.peer_timeout_s);
     PassWork work = run_pass(comm, job, *trainer, partitions, pass_plan, options, threads, cache,
                              cache_used, progress);
     timer.end_stage(is_first ? "read_fit" : fmt::format("pass_{}", pass));

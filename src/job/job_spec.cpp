@@ -318,6 +318,11 @@ void read_run(TableReader& root, JobSpec& job) {
   if (threads && (*threads < 0 || *threads > 4096)) run.fail("threads", "must be 0..4096");
   job.run.threads = static_cast<int>(threads.value_or(0));
   job.run.memory_budget = read_byte_count(run, "memory_budget", "8GiB").value_or(0);
+  job.run.peer_timeout_s = run.number("peer_timeout").value_or(job.run.peer_timeout_s);
+  if (!std::isfinite(job.run.peer_timeout_s) || job.run.peer_timeout_s < 0 ||
+      job.run.peer_timeout_s > 86400) {
+    run.fail("peer_timeout", "must be 0 (wait forever) or a number of seconds up to 86400");
+  }
   run.refuse_unknown_keys();
 }
 

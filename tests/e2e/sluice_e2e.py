@@ -524,6 +524,19 @@ def slow_job_text(lake, features, name, registry="registry"):
                     {"registry": registry, "name": name})
 
 
+def rank_pid(root_pid, rank):
+    """The pid of MPI rank `rank` below root_pid (from OMPI_COMM_WORLD_RANK in its environment)."""
+    for pid in descendants(root_pid):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+        except OSError:
+            continue
+        if f"OMPI_COMM_WORLD_RANK={rank}".encode() in environ:
+            return pid
+    return None
+
+
 def own_processes(marker):
     """Pids of live processes whose command line contains marker (a unique temp path of this test)."""
     pids = []

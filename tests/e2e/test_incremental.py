@@ -188,7 +188,7 @@ class IncrementalTest(e2e.TempDirTestCase):
             deadline = time.monotonic() + 60
             while len(self.entries()) < 3 and time.monotonic() < deadline and run.process.poll() is None:
                 time.sleep(0.05)
-            victim = rank_pid(run.process.pid, victim_rank)
+            victim = e2e.rank_pid(run.process.pid, victim_rank)
             self.assertIsNotNone(victim, f"no rank {victim_rank} process")
             os.kill(victim, signal.SIGKILL)
             killed = run.finish(timeout=60)
@@ -205,19 +205,6 @@ class IncrementalTest(e2e.TempDirTestCase):
 def lineage_attr(path, name):
     with e2e.h5py.File(path, "r") as f:
         return int(f["lineage"].attrs[name])
-
-
-def rank_pid(root_pid, rank):
-    """The pid of MPI rank `rank` below root_pid (from OMPI_COMM_WORLD_RANK in its environment)."""
-    for pid in e2e.descendants(root_pid):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                environ = f.read().split(b"\0")
-        except OSError:
-            continue
-        if f"OMPI_COMM_WORLD_RANK={rank}".encode() in environ:
-            return pid
-    return None
 
 
 if __name__ == "__main__":

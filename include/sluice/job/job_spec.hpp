@@ -68,6 +68,9 @@ struct RunSpec {
   /// Bytes of partition data a rank may keep in memory between passes; 0: half the node's
   /// memory divided by the ranks on the node.
   std::int64_t memory_budget = 0;
+  /// Seconds rank 0 waits without a word from another rank (stopped, hung, cut off) before it
+  /// ends the job naming that rank and its host; 0: wait forever.
+  double peer_timeout_s = 60.0;
 };
 
 /// The partial cache ([cache]): each partition's first-pass partial kept beside the registry, so

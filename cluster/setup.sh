@@ -15,6 +15,7 @@ packages=(
   python3-dask python3-distributed python3-xxhash libopenblas0-pthread
   slurm-wlm munge
   libcpp-httplib-dev wrk
+  clang libclang-rt-14-dev libomp-dev
   iproute2 util-linux
 )
 

@@ -2,7 +2,6 @@
 #include "commands.hpp"
 
 #include "sluice/error.hpp"
-#include "sluice/hdf5/file.hpp"
 #include "sluice/lake/catalog.hpp"
 #include "sluice/lake/partition_reader.hpp"
 #include "sluice/snapshot/atomic_file.hpp"
@@ -54,9 +53,7 @@ int drift(const DriftArguments& a) {
   // no label yet).
   std::vector<std::string> columns = a.columns;
   if (columns.empty() && !partitions.empty()) {
-    hdf5::File first = hdf5::File::open_read(partitions.front().path);
-    const std::vector<std::string> present =
-        hdf5::member_names(hdf5::open_group(first.id(), group).get());
+    const std::vector<std::string> present = lake::column_names(partitions.front().path, group);
     for (const transform::ColumnProfile& column : model.profile.columns) {
       if (std::find(present.begin(), present.end(), column.name) != present.end()) {
         columns.push_back(column.name);

@@ -56,7 +56,11 @@ int main(int argc, char** argv) {
   mpi::Communicator world = mpi::Communicator::borrow(MPI_COMM_WORLD);
   configure_logging(world.rank(), is_verbose);
   try {
-    return command(world);
+    const int status = command(world);
+    // Before MPI_Finalize, which also ends libhdf5: should that crash on the state a hostile
+    // file left behind, what the command printed (e.g. "published …") is already out.
+    std::fflush(stdout);
+    return status;
   } catch (const coordinator::StoppedError& stopped) {
     if (world.is_root()) std::fprintf(stderr, "sluice: %s\n", stopped.what());
     return app::exit_stopped;

@@ -1,7 +1,7 @@
 // Discovery on rank 0, inspection spread over the ranks, LPT planning on rank 0.
 #include "lake_plan.hpp"
 
-#include "sluice/hdf5/file.hpp"
+#include "sluice/lake/partition_reader.hpp"
 #include "sluice/lake/catalog.hpp"
 #include "sluice/lake/hive.hpp"
 #include "sluice/schedule/collective.hpp"
@@ -103,9 +103,9 @@ void check_pipeline_columns(const mpi::Communicator& comm, const job::JobSpec& j
     if (partitions.empty()) return;
     std::vector<std::string> columns;
     try {
-      hdf5::File file = hdf5::File::open_read(partitions.front().path);
-      hdf5::GroupHandle group = hdf5::open_group(file.id(), job.lake.group);
-      columns = hdf5::member_names(group.get());
+      columns = lake::column_names(partitions.front().path, job.lake.group,
+                                   {.max_column_bytes = job.lake.max_column_bytes,
+                                    .max_chunk_bytes = job.lake.max_chunk_bytes});
     } catch (const std::exception&) {
       return; // the reader reports this file, under the job's bad-partition policy
     }

@@ -162,4 +162,16 @@ std::uint64_t PartitionReader::checksum() const {
   return combine_checksums(columns_, digests);
 }
 
+std::vector<std::string> column_names(const std::filesystem::path& path, const std::string& group,
+                                      const ReadLimits& limits) {
+  const hdf5::LibraryLock lock = hdf5::lock_library();
+  const PartitionGuard guard(path, limits);
+  try {
+    hdf5::File file = hdf5::File::open_read(path);
+    return hdf5::member_names(guard.open_group(file.id(), group).get());
+  } catch (const sluice::Error& error) {
+    throw DataError(fmt::format("partition {}: {}", path, error.what()));
+  }
+}
+
 } // namespace sluice::lake

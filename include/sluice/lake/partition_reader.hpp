@@ -78,4 +78,10 @@ private:
   std::int64_t bytes_read_ = 0;
 };
 
+/// The members of the partition's table group, opened through the same guard as the reader
+/// (no external link is followed) without reading any dataset. DataError naming the file when
+/// it cannot be opened or the group is missing.
+std::vector<std::string> column_names(const std::filesystem::path& path, const std::string& group,
+                                      const ReadLimits& limits = {});
+
 } // namespace sluice::lake

@@ -35,8 +35,9 @@ int drift(const DriftArguments& a) {
   const std::filesystem::path file = resolve_snapshot(a.targets, "drift");
   const snapshot::Snapshot model = snapshot::read_snapshot(file);
   if (model.profile.empty()) {
-    throw ConfigError(fmt::format("{} keeps no training profile (it was published by a Sluice "
-                                  "before profiles were kept); retrain it to compare drift",
+    throw ConfigError(fmt::format("{} keeps no training profile (its job set [run] profile = "
+                                  "false, or an older Sluice published it); retrain it with the "
+                                  "profile to compare drift",
                                   file.string()));
   }
   const std::string group = a.group.empty()

@@ -73,6 +73,7 @@ std::string partial_settings_key(const job::JobSpec& job, const model::Trainer& 
       {"hive_values", pipeline.hive_values()},
       {"columns", trainer.columns()},
       {"warm_start", trainer.warm_start_signature()},
+      {"profile", job.run.profile}, // entries hold the profile partial only when it is kept
       {"group", job.lake.group},
       {"block_rows", job.lake.block_rows},
       {"on_nonfinite", job.lake.on_nonfinite == job::NonFiniteAction::error ? "error" : "drop_rows"}};

@@ -210,7 +210,7 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                      .should_stop = should_stop,
                      .may_skip = pass.is_first,
                      .partial_cache = pass.is_first ? partial_cache : nullptr,
-                     .is_profiled = pass.is_first});
+                     .is_profiled = pass.is_first && job.run.profile});
   }
   const auto take = [&](Attempt& attempt) {
     if (attempt.failure) {

@@ -319,6 +319,7 @@ void read_run(TableReader& root, JobSpec& job) {
   job.run.threads = static_cast<int>(threads.value_or(0));
   job.run.memory_budget = read_byte_count(run, "memory_budget", "8GiB").value_or(0);
   job.run.peer_timeout_s = run.number("peer_timeout").value_or(job.run.peer_timeout_s);
+  job.run.profile = run.boolean("profile").value_or(true);
   if (!std::isfinite(job.run.peer_timeout_s) || job.run.peer_timeout_s < 0 ||
       job.run.peer_timeout_s > 86400) {
     run.fail("peer_timeout", "must be 0 (wait forever) or a number of seconds up to 86400");

@@ -125,6 +125,15 @@ class DriftTest(e2e.TempDirTestCase):
 
     def test_bad_input(self):
         _, snap = e2e.run_job(self, self.job, 1)
+        # A job that keeps no profile: its snapshot has none, and drift says why.
+        plain = e2e.write_job(self.path("plain.toml"), lake={"path": "lake"},
+                              model={"kind": "ridge", "features": COLUMNS[:3], "label": "y"},
+                              publish={"registry": "registry", "name": "plain"}, run={"profile": False})
+        _, unprofiled = e2e.run_job(self, plain, 1)
+        with h5py.File(unprofiled["path"], "r") as f:
+            self.assertNotIn("profile", f)
+        e2e.expect_error(self, e2e.sluice(["drift", self.path("registry"), "plain", "--lake", self.path("lake")]),
+                         "keeps no training profile", "[run] profile = false", code=e2e.EXIT_CONFIGURATION)
         e2e.write_partition(self.path("lake", "day=2026-12-24", "part-new.h5"),
                             {"x00": np.zeros(10), "x01": np.zeros(10)})
         registry = self.path("registry")

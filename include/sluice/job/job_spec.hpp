@@ -71,6 +71,9 @@ struct RunSpec {
   /// Seconds rank 0 waits without a word from another rank (stopped, hung, cut off) before it
   /// ends the job naming that rank and its host; 0: wait forever.
   double peer_timeout_s = 60.0;
+  /// Keep the training profile of the columns read in the snapshot (/profile, for `sluice
+  /// drift`); false saves its cost in the first pass (measured up to ~50 % of a read-bound pass).
+  bool profile = true;
 };
 
 /// The partial cache ([cache]): each partition's first-pass partial kept beside the registry, so

@@ -146,7 +146,9 @@ def classify(report):
     if bound:
         where, frames = first_stack(report[bound.start():])
         what = bound.group(0).replace("ERROR: ", "")
-        if where == "libhdf5" and not any(DATA_PATH.match(f) for f in frames):
+        # A stack without a Sluice frame and outside the data path (e.g. libhdf5's free lists,
+        # H5FL_blk_malloc, with unsymbolised frames around it) is listed as libhdf5's too.
+        if where != "sluice" and not any(DATA_PATH.match(f) for f in frames):
             return "libhdf5", f"{what} in libhdf5: {' < '.join(frames[:3])}"
         return "bound", f"{what} in {' < '.join(frames[:3]) or '?'}"
     error = re.search(r"==\d+==ERROR: (.*)", report)

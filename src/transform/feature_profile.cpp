@@ -3,6 +3,7 @@
 #include "profile_accumulator.hpp"
 
 #include "sluice/error.hpp"
+#include "sluice/model/block_accumulator.hpp"
 
 #include <fmt/format.h>
 
@@ -41,12 +42,9 @@ View view_of(const model::Partial& partial) {
   return view;
 }
 
-// 1.0 for a finite value, 0.0 for NaN and ±Inf (all exponent bits set), from the bits: an
-// integer test the compiler vectorises, where a floating compare of NaN would not be.
-inline double is_finite_bits(double x) {
-  const auto bits = std::bit_cast<std::uint64_t>(x);
-  return (bits & 0x7ff0000000000000ULL) != 0x7ff0000000000000ULL ? 1.0 : 0.0;
-}
+// 1.0 for a value the engine uses (|x| <= max_abs_value, so never NaN or ±Inf), else 0.0: the
+// profile counts the values the model counts, and its squares cannot overflow.
+inline double is_finite_bits(double x) { return std::abs(x) <= model::max_abs_value ? 1.0 : 0.0; }
 
 // Four doubles (and their bits) as one value: GCC's and clang's vector extension, so the
 // moments below run as vector code on any x86-64 or ARM target without intrinsics.
@@ -62,8 +60,10 @@ Moments block_moments(const double* values, std::int64_t rows) {
   while (first < rows && is_finite_bits(values[first]) == 0.0) ++first;
   if (first == rows) return {};
   const double shift = values[first];
-  constexpr std::uint64_t exponent = 0x7ff0000000000000ULL;
-  const Bits4 exponent4 = {exponent, exponent, exponent, exponent};
+  constexpr std::uint64_t magnitude = 0x7fffffffffffffffULL; // every bit but the sign
+  const Bits4 magnitude4 = {magnitude, magnitude, magnitude, magnitude};
+  const double bound = model::max_abs_value;
+  const Double4 bound4 = {bound, bound, bound, bound};
   const Bits4 one4 = {std::bit_cast<std::uint64_t>(1.0), std::bit_cast<std::uint64_t>(1.0),
                       std::bit_cast<std::uint64_t>(1.0), std::bit_cast<std::uint64_t>(1.0)};
   Double4 count = {}, sum = {}, squares = {};
@@ -71,7 +71,8 @@ Moments block_moments(const double* values, std::int64_t rows) {
   for (; i + 4 <= rows; i += 4) {
     Double4 x;
     std::memcpy(&x, values + i, sizeof x);
-    const Bits4 is_finite = (Bits4)(((Bits4)x & exponent4) != exponent4); // all ones or zero
+    // All ones where |x| <= bound, zero elsewhere (a NaN compares false).
+    const Bits4 is_finite = (Bits4)((Double4)((Bits4)x & magnitude4) <= bound4);
     const Double4 d = (Double4)((Bits4)(x - shift) & is_finite);
     count += (Double4)(one4 & is_finite);
     sum += d;
@@ -124,7 +125,7 @@ void ProfileAccumulator::add_block(const double* data, std::int64_t ld, std::int
     const bool is_full = static_cast<std::int64_t>(heap_.size()) >= profile_sample_rows;
     if (is_full && hash >= heap_.front().hash) continue;
     bool is_finite = true;
-    for (std::int64_t c = 0; c < num_columns_ && is_finite; ++c) is_finite = std::isfinite(data[c * ld + i]);
+    for (std::int64_t c = 0; c < num_columns_ && is_finite; ++c) is_finite = is_finite_bits(data[c * ld + i]) != 0.0;
     if (!is_finite) continue;
     Sampled sampled{hash, std::vector<double>(static_cast<std::size_t>(num_columns_))};
     for (std::int64_t c = 0; c < num_columns_; ++c) sampled.values[static_cast<std::size_t>(c)] = data[c * ld + i];

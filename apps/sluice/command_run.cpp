@@ -18,6 +18,7 @@ struct RunArguments {
   bool is_dry_run = false;
   bool is_cache_off = false;
   std::int64_t test_block_delay_ms = 0;
+  int test_slow_rank = -1;
   std::string test_kill_at;
 };
 
@@ -38,6 +39,7 @@ int run(const mpi::Communicator& comm, const RunArguments& arguments) {
        .use_partial_cache = !arguments.is_cache_off,
        .stop_requested = &install_stop_handlers(),
        .test_block_delay_ms = arguments.test_block_delay_ms,
+       .test_slow_rank = arguments.test_slow_rank,
        .fault_point = make_kill_point(arguments.test_kill_at, comm.rank())});
   if (comm.is_root()) {
     const double rate = result.seconds > 0 ? static_cast<double>(result.num_rows) / result.seconds : 0;
@@ -77,6 +79,10 @@ void add_run_command(CLI::App& app, Command& selected) {
                       "Testing only: pause between blocks (fault-injection tests)")
       ->check(CLI::Range(0, 10000))
       ->group(""); // hidden from --help
+  command->add_option("--test-slow-rank", arguments->test_slow_rank,
+                      "Testing only: only this rank pauses between blocks (a slow node)")
+      ->check(CLI::Range(0, 1 << 20))
+      ->group("");
   command->add_option("--test-kill-at", arguments->test_kill_at,
                       "Testing only: SIGKILL a rank at POINT[:RANK[:NTH]] (fault-injection tests)")
       ->check([](const std::string& spec) {

@@ -8,6 +8,7 @@
 #include "pass_executor.hpp"
 #include "pipeline_stream.hpp"
 #include "progress.hpp"
+#include "unit_reduce.hpp"
 
 #include "sluice/error.hpp"
 #include "sluice/hdf5/appendable_column.hpp"
@@ -77,19 +78,19 @@ int fit_pipeline(const mpi::Communicator& comm, const job::JobSpec& job,
   const int threads = threads_per_rank(job, options);
   int passes = 0;
   for (bool is_more = trainer.pipeline().num_fit_passes() > 0; is_more; ++passes) {
-    const PassPlan pass = plan_pass(plan, partitions, true);
+    const PassPlan pass = plan_pass(plan, true);
     Progress progress(comm, pass.reader, pass.weight, job.run.peer_timeout_s);
-    PassWork work = run_pass(comm, job, trainer, partitions, pass, options, threads, cache,
-                             nullptr, progress);
+    PassWork work = run_pass(comm, job, trainer, partitions, plan.units, pass, options, threads,
+                             cache, nullptr, progress);
     if (comm.any_of(work.is_stopped)) {
       throw StoppedError("stopped on request while fitting the pipeline; run the same job again");
     }
-    std::map<std::size_t, std::vector<double>> local;
+    std::map<std::size_t, std::vector<model::Partial>> local;
     for (PartitionOutcome& outcome : work.outcomes) {
-      if (outcome.skipped_reason.empty()) local[outcome.index] = std::move(outcome.partial);
+      if (outcome.skipped_reason.empty()) local[outcome.index] = std::move(outcome.partials);
     }
-    model::Partial merged = schedule::tree_reduce(
-        transport, plan.owner, std::move(local),
+    model::Partial merged = reduce_units(
+        transport, plan.units, plan.owner, partitions.size(), std::move(local),
         [&](std::vector<double>& into, const std::vector<double>& from) { trainer.merge(into, from); },
         {.is_result_on_all_ranks = true});
     try {
@@ -246,7 +247,10 @@ CurateResult curate_lake(const mpi::Communicator& parent, const job::JobSpec& jo
   schedule::raise_if_any_failed(comm, failure);
 
   if (compiled) check_pipeline_columns(comm, job, partitions, *compiled);
-  Plan plan = make_plan(comm, partitions, nullptr); // a transform job keeps no partials
+  // A transform job keeps no partials, and reads each partition whole (its fit passes still
+  // accumulate on the split grid, like a training run's).
+  Plan plan = make_plan(comm, partitions, std::vector<std::int64_t>(partitions.size(), -1),
+                        job.lake.split_rows, nullptr);
   CurateResult result;
   if (compiled) {
     job::ModelSpec no_model; // only the pipeline's passes run here: the model is not trained

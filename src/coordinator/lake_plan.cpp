@@ -8,6 +8,7 @@
 #include "sluice/schedule/partition_planner.hpp"
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -53,46 +54,135 @@ std::vector<lake::PartitionInfo> discover(const mpi::Communicator& comm, const j
   return partitions;
 }
 
+std::vector<std::int64_t> probe_large_partitions(const mpi::Communicator& comm,
+                                                 const job::JobSpec& job,
+                                                 const std::vector<lake::PartitionInfo>& partitions,
+                                                 const std::vector<std::string>& columns) {
+  std::vector<std::int64_t> rows(partitions.size(), -1);
+  if (!job.run.split) return rows;
+  // A file smaller than split_rows bytes holds at most split_rows rows unless it is compressed:
+  // only larger files are opened here, a few in a lake of many small files.
+  std::vector<std::size_t> candidates;
+  for (std::size_t i = 0; i < partitions.size(); ++i) {
+    if (partitions[i].file_bytes >= job.lake.split_rows) candidates.push_back(i);
+  }
+  if (candidates.empty()) return rows;
+  Json mine = Json::array();
+  for (std::size_t k = static_cast<std::size_t>(comm.rank()); k < candidates.size();
+       k += static_cast<std::size_t>(comm.size())) {
+    const lake::PartitionInfo& partition = partitions[candidates[k]];
+    try {
+      const lake::PartitionReader reader(partition.path, job.lake.group, columns,
+                                         {.max_column_bytes = job.lake.max_column_bytes,
+                                          .max_chunk_bytes = job.lake.max_chunk_bytes});
+      mine.push_back({candidates[k], reader.num_rows()});
+    } catch (const std::exception&) {
+      // Left whole: the rank that reads it reports it, under the bad-partition policy.
+    }
+  }
+  std::vector<std::int64_t> packed(partitions.size(), -1);
+  const std::vector<std::string> all = comm.gather(mine.dump());
+  if (comm.is_root()) {
+    for (const std::string& text : all) {
+      for (const Json& entry : Json::parse(text)) {
+        packed[entry[0].get<std::size_t>()] = entry[1].get<std::int64_t>();
+      }
+    }
+  }
+  comm.broadcast(packed);
+  return packed;
+}
+
+std::vector<WorkUnit> make_units(const std::vector<std::int64_t>& probed_rows,
+                                 std::int64_t split_rows) {
+  std::vector<WorkUnit> units;
+  for (std::size_t i = 0; i < probed_rows.size(); ++i) {
+    const std::int64_t rows = probed_rows[i];
+    if (rows <= split_rows) {
+      units.push_back({i, 0, -1});
+      continue;
+    }
+    for (std::int64_t first = 0; first < rows; first += split_rows) {
+      units.push_back({i, first, std::min(rows, first + split_rows)});
+    }
+  }
+  return units;
+}
+
+std::pair<std::size_t, std::size_t> Plan::units_of(std::size_t partition) const {
+  const auto by_partition = [](const WorkUnit& unit, std::size_t p) { return unit.partition < p; };
+  const auto first = std::lower_bound(units.begin(), units.end(), partition, by_partition);
+  auto end = first;
+  while (end != units.end() && end->partition == partition) ++end;
+  return {static_cast<std::size_t>(first - units.begin()),
+          static_cast<std::size_t>(end - units.begin())};
+}
+
 Plan make_plan(const mpi::Communicator& comm, const std::vector<lake::PartitionInfo>& partitions,
+               const std::vector<std::int64_t>& probed_rows, std::int64_t split_rows,
                const PartialCache* cache) {
   Plan plan;
   std::vector<std::int64_t> packed;
   on_root(comm, [&] {
+    const std::vector<WorkUnit> units = make_units(probed_rows, split_rows);
+    std::vector<std::int64_t> bytes;
+    for (const WorkUnit& unit : units) {
+      const lake::PartitionInfo& partition = partitions[unit.partition];
+      // A split's share of the file: file sizes stand for rows, with one schema they are
+      // proportional.
+      bytes.push_back(unit.is_whole() ? partition.file_bytes
+                                      : std::max<std::int64_t>(
+                                            1, static_cast<std::int64_t>(
+                                                   static_cast<double>(partition.file_bytes) *
+                                                   static_cast<double>(unit.end_row - unit.first_row) /
+                                                   static_cast<double>(probed_rows[unit.partition]))));
+    }
     if (cache != nullptr) {
-      for (std::size_t i = 0; i < partitions.size(); ++i) {
-        if (auto outcome = cache->load(cache->entry_key(partitions[i]))) {
-          outcome->index = i;
+      for (std::size_t u = 0; u < units.size(); ++u) {
+        const WorkUnit& unit = units[u];
+        if (auto outcome = cache->load(cache->entry_key(partitions[unit.partition], unit.first_row,
+                                                        unit.end_row))) {
+          outcome->index = u;
           outcome->is_cached = true;
           outcome->rank = -1; // read by no rank in this run
-          plan.cached.emplace(i, std::move(*outcome));
+          plan.cached.emplace(u, std::move(*outcome));
         }
       }
       if (!plan.cached.empty()) {
-        spdlog::info("partial cache: {} of {} partitions unchanged since they were read, in {}",
-                     plan.cached.size(), partitions.size(), cache->root().string());
+        spdlog::info("partial cache: {} of {} partitions and splits unchanged since they were "
+                     "read, in {}",
+                     plan.cached.size(), units.size(), cache->root().string());
       }
     }
-    // Cached partitions skip the first pass only; later passes read them like any other, so
-    // they are planned too. File sizes stand for rows: with one schema they are proportional.
-    std::vector<std::int64_t> sizes;
-    for (const lake::PartitionInfo& partition : partitions) sizes.push_back(partition.file_bytes);
-    schedule::Assignment assignment = schedule::plan_partitions(sizes, comm.size());
-    packed.assign(assignment.owner.begin(), assignment.owner.end());
-    for (std::size_t i = 0; i < partitions.size(); ++i) {
-      auto cached = plan.cached.find(i);
-      packed.push_back(cached == plan.cached.end() ? 0 : cached->second.rows);
+    // Cached units skip the first pass only; later passes read them like any other, so they
+    // are planned too.
+    schedule::Assignment assignment = schedule::plan_partitions(bytes, comm.size());
+    packed.push_back(static_cast<std::int64_t>(units.size()));
+    for (std::size_t u = 0; u < units.size(); ++u) {
+      auto cached = plan.cached.find(u);
+      packed.insert(packed.end(),
+                    {static_cast<std::int64_t>(units[u].partition), units[u].first_row,
+                     units[u].end_row, assignment.owner[u],
+                     cached == plan.cached.end() ? 0 : cached->second.rows, bytes[u],
+                     cached != plan.cached.end() ? 1 : 0});
     }
-    for (std::size_t i = 0; i < partitions.size(); ++i) packed.push_back(plan.cached.contains(i));
     packed.push_back(static_cast<std::int64_t>(assignment.imbalance() * 1e6));
   });
   comm.broadcast(packed);
-  const std::size_t n = partitions.size();
-  plan.owner.assign(packed.begin(), packed.begin() + static_cast<std::ptrdiff_t>(n));
-  plan.rows.assign(packed.begin() + static_cast<std::ptrdiff_t>(n),
-                   packed.begin() + static_cast<std::ptrdiff_t>(2 * n));
-  plan.is_cached.assign(packed.begin() + static_cast<std::ptrdiff_t>(2 * n),
-                         packed.begin() + static_cast<std::ptrdiff_t>(3 * n));
+  const auto n = static_cast<std::size_t>(packed.front());
+  for (std::size_t u = 0; u < n; ++u) {
+    const std::int64_t* at = packed.data() + 1 + 7 * u;
+    plan.units.push_back({static_cast<std::size_t>(at[0]), at[1], at[2]});
+    plan.owner.push_back(static_cast<int>(at[3]));
+    plan.rows.push_back(at[4]);
+    plan.bytes.push_back(at[5]);
+    plan.is_cached.push_back(static_cast<char>(at[6]));
+  }
   plan.imbalance = static_cast<double>(packed.back()) / 1e6;
+  for (std::size_t p = 0; p < partitions.size(); ++p) {
+    const auto [first, end] = plan.units_of(p);
+    plan.num_split += end - first > 1 ? 1 : 0;
+  }
   return plan;
 }
 
@@ -114,28 +204,37 @@ void check_pipeline_columns(const mpi::Communicator& comm, const job::JobSpec& j
   });
 }
 
-PassPlan plan_pass(const Plan& plan, const std::vector<lake::PartitionInfo>& partitions,
-                   bool is_first_pass) {
+PassPlan plan_pass(const Plan& plan, bool is_first_pass) {
   PassPlan pass{plan.owner, plan.rows, is_first_pass};
   if (!is_first_pass) return pass;
-  for (std::size_t i = 0; i < partitions.size(); ++i) {
-    if (plan.is_cached[i]) pass.reader[i] = -1;
-    pass.weight[i] = partitions[i].file_bytes;
+  for (std::size_t u = 0; u < plan.units.size(); ++u) {
+    if (plan.is_cached[u]) pass.reader[u] = -1;
+    pass.weight[u] = plan.bytes[u];
   }
   return pass;
 }
 
 void complete_plan(const mpi::Communicator& comm,
                    const std::map<std::size_t, PartitionOutcome>& outcomes, Plan& plan) {
-  std::vector<std::int64_t> packed; // rows per partition, then -1 for each skipped one
+  std::vector<std::int64_t> packed; // rows per unit, -1 for each unit of a skipped partition
   on_root(comm, [&] {
     packed.assign(plan.rows.size(), 0);
-    std::size_t num_skipped = 0;
     for (const auto& [index, outcome] : outcomes) {
       packed[index] = outcome.skipped_reason.empty() ? outcome.rows : -1;
-      num_skipped += outcome.skipped_reason.empty() ? 0 : 1;
     }
-    if (num_skipped == plan.rows.size()) {
+    std::size_t num_partitions = 0, num_skipped = 0;
+    for (std::size_t u = 0; u < plan.units.size();) {
+      const auto [first, end] = plan.units_of(plan.units[u].partition);
+      const bool is_skipped = std::any_of(packed.begin() + static_cast<std::ptrdiff_t>(first),
+                                          packed.begin() + static_cast<std::ptrdiff_t>(end),
+                                          [](std::int64_t rows) { return rows < 0; });
+      if (is_skipped) std::fill(packed.begin() + static_cast<std::ptrdiff_t>(first),
+                                packed.begin() + static_cast<std::ptrdiff_t>(end), -1);
+      ++num_partitions;
+      num_skipped += is_skipped ? 1 : 0;
+      u = end;
+    }
+    if (num_skipped == num_partitions) {
       throw DataError(fmt::format("all {} partitions were skipped as bad", num_skipped));
     }
   });

@@ -15,15 +15,45 @@
 
 namespace sluice::coordinator {
 
+/// A task of a pass: a whole partition, or one segment of the split grid of a partition with
+/// more than lake.split_rows rows (found before the first pass), so several ranks share it.
+struct WorkUnit {
+  std::size_t partition = 0;
+  std::int64_t first_row = 0;
+  std::int64_t end_row = -1; ///< -1: to the end of the partition (a whole partition)
+
+  bool is_whole() const noexcept { return end_row < 0; }
+};
+
+/// Everything per work unit, in the order of (partition, first row): the order partials merge in.
 struct Plan {
-  std::vector<int> owner;              ///< reading rank per partition; -1: skipped (bad)
-  /// Rows per partition: known once the first pass has opened every file (from the partial
+  std::vector<WorkUnit> units;
+  std::vector<int> owner;              ///< reading rank per unit; -1: its partition was skipped
+  /// Rows per unit: known once the first pass has opened every file (from the partial
   /// cache for cached ones), 0 before.
   std::vector<std::int64_t> rows;
+  std::vector<std::int64_t> bytes;     ///< the unit's share of its file's size (planning weight)
   std::vector<char> is_cached;         ///< first pass's partial comes from the partial cache
-  std::map<std::size_t, PartitionOutcome> cached;  ///< root only, with partials
+  std::map<std::size_t, PartitionOutcome> cached;  ///< root only, with partials, by unit
   double imbalance = 1.0;
+  std::size_t num_split = 0;           ///< partitions shared out in several units
+
+  /// The partition's units, as [first, end) unit indices.
+  std::pair<std::size_t, std::size_t> units_of(std::size_t partition) const;
 };
+
+/// The rows of a partition found before the first pass, for those large enough to be split
+/// (file bytes >= lake.split_rows): -1 where it was not looked at or could not be opened (the
+/// reader reports such a file later). Each rank opens its share of them.
+std::vector<std::int64_t> probe_large_partitions(const mpi::Communicator& comm,
+                                                 const job::JobSpec& job,
+                                                 const std::vector<lake::PartitionInfo>& partitions,
+                                                 const std::vector<std::string>& columns);
+
+/// Pure: the work units of a lake, given the rows probed per partition (-1: unknown, one whole
+/// unit) and the split grid.
+std::vector<WorkUnit> make_units(const std::vector<std::int64_t>& probed_rows,
+                                 std::int64_t split_rows);
 
 /// Collective: rank 0 lists the lake's partitions, every rank gets the list.
 std::vector<lake::PartitionInfo> discover(const mpi::Communicator& comm, const job::JobSpec& job);
@@ -32,16 +62,17 @@ std::vector<lake::PartitionInfo> discover(const mpi::Communicator& comm, const j
 /// (largest first to the least-loaded rank). No file is opened here: each partition is opened
 /// once, by the rank that reads it, which checks its schema then.
 Plan make_plan(const mpi::Communicator& comm, const std::vector<lake::PartitionInfo>& partitions,
+               const std::vector<std::int64_t>& probed_rows, std::int64_t split_rows,
                const PartialCache* cache);
 
-/// Collective, after the first pass: every rank learns each partition's rows and which were
-/// skipped while reading (they take no part in later passes). Throws on every rank when every
-/// partition was skipped.
+/// Collective, after the first pass: every rank learns each unit's rows and which partitions
+/// were skipped while reading (every unit of a partition with one bad unit; they take no part in
+/// later passes). Throws on every rank when every partition was skipped.
 void complete_plan(const mpi::Communicator& comm,
                    const std::map<std::size_t, PartitionOutcome>& outcomes, Plan& plan);
 
-/// One pass's share-out: the rank reading each partition (-1: none this pass) and each
-/// partition's weight for progress and largest-first ordering.
+/// One pass's share-out: the rank reading each unit (-1: none this pass) and each
+/// unit's weight for progress and largest-first ordering.
 struct PassPlan {
   std::vector<int> reader;
   std::vector<std::int64_t> weight;
@@ -51,8 +82,7 @@ struct PassPlan {
 /// The first pass leaves out cached partitions (their partials come from the cache) and,
 /// rows being unknown until files are opened, weighs partitions by file size; later passes read
 /// every partition that was not skipped and weigh it by its rows.
-PassPlan plan_pass(const Plan& plan, const std::vector<lake::PartitionInfo>& partitions,
-                   bool is_first_pass);
+PassPlan plan_pass(const Plan& plan, bool is_first_pass);
 
 /// Collective: rank 0 opens the first partition's group (its member list only, no data) and
 /// checks the pipeline against it: no derived column shadows a column of the lake and, unless bad

@@ -76,6 +76,7 @@ std::string partial_settings_key(const job::JobSpec& job, const model::Trainer& 
       {"profile", job.run.profile}, // entries hold the profile partial only when it is kept
       {"group", job.lake.group},
       {"block_rows", job.lake.block_rows},
+      {"split_rows", job.lake.split_rows},
       {"on_nonfinite", job.lake.on_nonfinite == job::NonFiniteAction::error ? "error" : "drop_rows"}};
   const std::string text = settings.dump();
   return hex128(text.data(), text.size());
@@ -103,8 +104,16 @@ std::string PartialCache::entry_key(const lake::PartitionInfo& partition) const 
   return hex128(identity.data(), identity.size());
 }
 
-// Layout: magic, u64 metadata bytes, metadata JSON, then the partial and the profile partial
-// (each a u64 count and its doubles), then a u64 XXH3-64 of all that precedes it.
+std::string PartialCache::entry_key(const lake::PartitionInfo& partition, std::int64_t first_row,
+                                    std::int64_t end_row) const {
+  std::string key = entry_key(partition);
+  if (key.empty() || end_row < 0) return key;
+  return fmt::format("{}-rows-{}-{}", key, first_row, end_row);
+}
+
+// Layout: magic, u64 metadata bytes, metadata JSON, then per segment its partial, then per
+// segment its profile partial (each a u64 count and its doubles; the metadata's checksums give
+// the number of segments), then a u64 XXH3-64 of all that precedes it.
 std::optional<PartitionOutcome> PartialCache::load(const std::string& key) const {
   if (key.empty()) return std::nullopt;
   const std::filesystem::path path = entry_path(key);
@@ -137,16 +146,22 @@ std::optional<PartitionOutcome> PartialCache::load(const std::string& key) const
     at += count * sizeof(double);
     return true;
   };
-  model::Partial partial, profile;
-  if (!read_array(partial) || !read_array(profile) || at != sealed) return damaged("sizes");
   try {
     const Json metadata = Json::parse(bytes.substr(sizeof entry_magic + word, metadata_bytes));
     if (metadata.at("key") != key || metadata.at("settings") != settings_key_) {
       return damaged("another key");
     }
     PartitionOutcome outcome = outcome_from_json(metadata.at("outcome"));
-    outcome.partial = std::move(partial);
-    outcome.profile = std::move(profile);
+    const std::size_t num_segments = outcome.checksums.size();
+    outcome.partials.resize(num_segments);
+    outcome.profiles.resize(num_segments);
+    for (model::Partial& partial : outcome.partials) {
+      if (!read_array(partial)) return damaged("sizes");
+    }
+    for (model::Partial& profile : outcome.profiles) {
+      if (!read_array(profile)) return damaged("sizes");
+    }
+    if (at != sealed) return damaged("sizes");
     // Marks it recently used, for trim(); a failure here only makes it look older.
     std::error_code ignored;
     std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now(), ignored);
@@ -164,9 +179,13 @@ void PartialCache::store(const std::string& key, const PartitionOutcome& outcome
   std::string bytes(entry_magic, sizeof entry_magic);
   append_u64(bytes, metadata.size());
   bytes += metadata;
-  for (const model::Partial* values : {&outcome.partial, &outcome.profile}) {
-    append_u64(bytes, values->size());
-    bytes.append(reinterpret_cast<const char*>(values->data()), values->size() * sizeof(double));
+  // Without a profile (profile = false) each segment stores an empty one.
+  const std::vector<model::Partial> no_profiles(outcome.partials.size());
+  for (const auto* list : {&outcome.partials, outcome.profiles.empty() ? &no_profiles : &outcome.profiles}) {
+    for (const model::Partial& values : *list) {
+      append_u64(bytes, values.size());
+      bytes.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(double));
+    }
   }
   append_u64(bytes, XXH3_64bits(bytes.data(), bytes.size()));
   // No fsync: an entry torn by a crash fails its checksum and is read again, which is cheaper

@@ -39,6 +39,9 @@ public:
   /// The entry key of the partition as its file is now ("" when it cannot be stat'ed). Taken
   /// before the partition is read, so a file changed while being read is read again next time.
   std::string entry_key(const lake::PartitionInfo& partition) const;
+  /// The entry key of one work unit: the partition's, with the row range of a split.
+  std::string entry_key(const lake::PartitionInfo& partition, std::int64_t first_row,
+                        std::int64_t end_row) const;
 
   /// The cached outcome (with its partial) under key, or nothing.
   std::optional<PartitionOutcome> load(const std::string& key) const;

@@ -10,12 +10,12 @@
 
 namespace sluice::coordinator {
 
-/// One partition's columns, column-major with leading dimension rows, plus what reading it
+/// One work unit's columns (a partition, or a split of one), column-major with leading dimension rows, plus what reading it
 /// established (its content checksum), so later passes neither open nor re-hash the file.
 struct CachedColumns {
   std::vector<double> values;
   std::int64_t rows = -1; ///< -1: not filled yet
-  std::uint64_t checksum = 0;
+  std::vector<std::uint64_t> checksums; ///< per segment of the split grid
 
   bool is_refused = false; ///< did not fit the budget: re-read every pass
   bool is_all_usable = false; ///< the pass that filled it met no NaN, Inf or huge value

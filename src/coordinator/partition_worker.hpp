@@ -18,29 +18,43 @@ namespace sluice::coordinator {
 
 class PartialCache;
 
-/// What one partition contributed to a pass. Everything but the partial travels to the
-/// coordinator as JSON after the first pass; partials travel along the merge tree.
+/// What one work unit (a whole partition, or a split of a large one) contributed to a pass. It
+/// is accumulated in segments of the split grid (lake.split_rows), each with its own partial:
+/// the leaves of the merge tree. Everything but the partials travels to the coordinator as JSON
+/// after the first pass; partials travel along the merge tree.
 struct PartitionOutcome {
-  std::size_t index = 0;
+  std::size_t index = 0; ///< the work unit's index in the plan
   std::int64_t rows = 0;
-  std::uint64_t checksum = 0;
+  std::vector<std::uint64_t> checksums; ///< per segment (lake::combine_segment_checksums)
   model::NonFiniteReport nonfinite;
   double seconds = 0.0;
   std::int64_t bytes = 0;
   int rank = 0;
   std::string skipped_reason; ///< non-empty: skipped under on_bad_partition = "skip"
   bool is_cached = false;     ///< the first pass took it from the partial cache (not read)
-  model::Partial partial;
-  /// First pass: the partition's training-profile partial (transform/profile_accumulator.hpp).
-  model::Partial profile;
+  std::vector<model::Partial> partials; ///< per segment
+  /// First pass: per segment, the training-profile partial (transform/profile_accumulator.hpp).
+  std::vector<model::Partial> profiles;
 };
 
 nlohmann::json to_json(const PartitionOutcome& outcome);
 PartitionOutcome outcome_from_json(const nlohmann::json& json);
 
+/// The same metadata as a compact binary record (little-endian fixed-size fields, then the
+/// segment checksums and the skip reason, length-prefixed), appended to `out`: what the ranks
+/// send rank 0 after the first pass, one message per rank.
+void append_record(std::string& out, const PartitionOutcome& outcome);
+/// Every record of a buffer written by append_record; Error on a truncated or malformed one.
+std::vector<PartitionOutcome> read_records(std::string_view records);
+
 struct PartitionTask {
   const lake::PartitionInfo* partition = nullptr;
-  std::size_t index = 0;
+  std::size_t index = 0; ///< the work unit's index
+  std::size_t partition_index = 0;
+  /// The rows to read: [first_row, end_row) of the partition, on the split grid; end_row -1:
+  /// the whole partition.
+  std::int64_t first_row = 0;
+  std::int64_t end_row = -1;
   const job::JobSpec* job = nullptr;
   const model::Trainer* trainer = nullptr;
   model::AccumulatorOptions accumulator;

@@ -3,6 +3,7 @@
 #include "pass_executor.hpp"
 
 #include "partial_cache.hpp"
+#include "unit_dispenser.hpp"
 
 #include "sluice/schedule/collective.hpp"
 
@@ -62,7 +63,9 @@ Attempt attempt_partition(const mpi::Communicator& comm, const PartitionTask& ta
   try {
     // The file's identity before reading it: one changed while being read is read again.
     const std::string cache_key =
-        task.partial_cache != nullptr ? task.partial_cache->entry_key(*task.partition) : "";
+        task.partial_cache != nullptr
+            ? task.partial_cache->entry_key(*task.partition, task.first_row, task.end_row)
+            : "";
     PartitionOutcome outcome = process_partition(task, buffer);
     outcome.rank = comm.rank();
     if (task.partial_cache != nullptr) task.partial_cache->store(cache_key, outcome);
@@ -167,11 +170,25 @@ std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm,
   return attempts;
 }
 
+// The units read this pass, heaviest first (ties by index): the order dynamic assignment hands
+// them out in, so the big splits start early and the small ones fill the gaps at the end.
+std::vector<std::size_t> heaviest_first(const PassPlan& pass) {
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < pass.reader.size(); ++i) {
+    if (pass.reader[i] >= 0) order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return pass.weight[a] > pass.weight[b];
+  });
+  return order;
+}
+
 } // namespace
 
 PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                   const model::Trainer& trainer,
-                  const std::vector<lake::PartitionInfo>& partitions, const PassPlan& pass,
+                  const std::vector<lake::PartitionInfo>& partitions,
+                  const std::vector<WorkUnit>& units, const PassPlan& pass,
                   const RunOptions& options, int num_threads, RankCache& cache,
                   const PartialCache* partial_cache, Progress& progress) {
   PassWork work;
@@ -181,27 +198,39 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                        ? model::NonFinitePolicy::drop_rows
                        : model::NonFinitePolicy::error,
       .num_threads = num_threads};
+  const bool is_dynamic = job.run.schedule == job::ScheduleMode::dynamic && pass.is_first;
   std::vector<std::size_t> mine;
-  for (std::size_t i = 0; i < pass.reader.size(); ++i) {
+  for (std::size_t i = 0; i < pass.reader.size() && !is_dynamic; ++i) {
     if (pass.reader[i] == comm.rank()) mine.push_back(i);
   }
   std::vector<PartitionTask> tasks;
   if (cache.is_enabled) {
     for (std::size_t i : mine) cache.columns[i]; // every slot exists before threads look them up
   }
+  std::optional<UnitDispenser> dispenser;
+  if (is_dynamic) dispenser.emplace(comm, heaviest_first(pass), pass.reader.size());
+  const bool is_slowed = options.test_block_delay_ms > 0 &&
+                         (options.test_slow_rank < 0 || options.test_slow_rank == comm.rank());
   // Checked between blocks: a stop request is honoured within one block even in a huge partition.
-  // The thread that talks MPI also tells rank 0 this rank is alive (Progress::heartbeat).
-  const auto should_stop = [&options, &progress](std::int64_t blocks_done) {
-    if (omp_get_thread_num() == 0) progress.heartbeat();
-    if (options.test_block_delay_ms > 0) {
+  // The thread that talks MPI also tells rank 0 this rank is alive (Progress::heartbeat) and, on
+  // rank 0 under dynamic assignment, answers the ranks asking for their next unit.
+  const auto should_stop = [&options, &progress, &dispenser, is_slowed](std::int64_t blocks_done) {
+    if (omp_get_thread_num() == 0) {
+      progress.heartbeat();
+      if (dispenser) dispenser->serve();
+    }
+    if (is_slowed) {
       std::this_thread::sleep_for(std::chrono::milliseconds(options.test_block_delay_ms));
     }
     return (options.stop_requested != nullptr && options.stop_requested->load()) ||
            (options.stop_after_blocks >= 0 && blocks_done >= options.stop_after_blocks);
   };
-  for (std::size_t i : mine) {
-    tasks.push_back({.partition = &partitions[i],
+  const auto task_of = [&](std::size_t i) -> PartitionTask {
+    return {.partition = &partitions[units[i].partition],
                      .index = i,
+                     .partition_index = units[i].partition,
+                     .first_row = units[i].first_row,
+                     .end_row = units[i].end_row,
                      .job = &job,
                      .trainer = &trainer,
                      .accumulator = accumulator,
@@ -210,8 +239,9 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                      .should_stop = should_stop,
                      .may_skip = pass.is_first,
                      .partial_cache = pass.is_first ? partial_cache : nullptr,
-                     .is_profiled = pass.is_first && job.run.profile});
-  }
+                     .is_profiled = pass.is_first && job.run.profile};
+  };
+  for (std::size_t i : mine) tasks.push_back(task_of(i));
   const auto take = [&](Attempt& attempt) {
     if (attempt.failure) {
       if (!failure) failure = *attempt.failure;
@@ -226,25 +256,39 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
       // In partition order, so the failure reported is the lowest partition's.
       for (Attempt& attempt : attempts) take(attempt);
     } else {
-      // Fewer partitions than threads: one partition at a time, its blocks shared by the threads.
+      // One unit at a time, its blocks shared by the threads: this rank's planned units (fewer
+      // than threads), or under dynamic assignment each unit rank 0 hands it.
       std::vector<double> buffer;
       std::int64_t num_done = 0;
-      for (const PartitionTask& task : tasks) {
-        if (stop_before_next(options, num_done)) {
-          work.is_stopped = true;
-          break;
+      std::size_t next_planned = 0;
+      bool is_halted = false;
+      for (;;) {
+        const bool is_stop = stop_before_next(options, num_done);
+        work.is_stopped = work.is_stopped || is_stop;
+        std::optional<PartitionTask> task;
+        if (dispenser) {
+          const std::optional<std::size_t> unit = dispenser->next(is_halted || is_stop);
+          if (!unit) break;
+          if (cache.is_enabled) cache.columns[*unit];
+          task = task_of(*unit);
+        } else {
+          if (is_stop || next_planned == tasks.size()) break;
+          task = tasks[next_planned++];
         }
-        Attempt attempt = attempt_partition(comm, task, buffer);
+        Attempt attempt = attempt_partition(comm, *task, buffer);
         if (attempt.is_interrupted) {
-          work.is_stopped = true;
-          break;
+          work.is_stopped = is_halted = true;
+          continue;
         }
         if (is_finished(attempt) && options.fault_point) options.fault_point("read");
         if (is_finished(attempt)) {
-          progress.partition_done(attempt.outcome->rows, attempt.outcome->bytes, task.work);
+          progress.partition_done(attempt.outcome->rows, attempt.outcome->bytes, task->work);
         }
         take(attempt);
-        if (failure) break;
+        if (failure) {
+          is_halted = true;
+          if (!dispenser) break;
+        }
         ++num_done;
       }
     }
@@ -252,7 +296,18 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
     failure = LocalFailure{-1, fmt::format("{} [rank {}]", error.what(), comm.rank()),
                            kind_of(error)};
   }
-  progress.local_done();
+  if (dispenser) {
+    // Rank 0 answers until every rank is done (the others have said so to the progress first,
+    // so waiting for the assignment's end is not taken for silence), then all learn who read what.
+    if (!comm.is_root()) {
+      dispenser->quit();
+      progress.local_done();
+    }
+    work.readers = dispenser->finish([&progress] { progress.poll(); });
+    if (comm.is_root()) progress.local_done();
+  } else {
+    progress.local_done();
+  }
   schedule::raise_if_any_failed(comm, failure);
   return work;
 }

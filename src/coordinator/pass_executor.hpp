@@ -15,18 +15,21 @@
 namespace sluice::coordinator {
 
 struct PassWork {
-  std::vector<PartitionOutcome> outcomes; ///< ascending partition index
+  std::vector<PartitionOutcome> outcomes; ///< ascending unit index
   bool is_stopped = false;
+  /// Under dynamic assignment (first pass): the rank that read each unit, on every rank.
+  std::vector<int> readers;
 };
 
-/// Collective. Runs the trainer's current pass over this rank's partitions (pass.reader == rank),
+/// Collective. Runs the trainer's current pass over this rank's work units (pass.reader == rank),
 /// with the job's threads: whole partitions per
 /// thread when there are at least as many as threads, else threads share each block. Bad
 /// partitions follow the job's policy; in the first pass each finished partition goes to the
 /// partial cache (when given) as soon as it is done; any failure is agreed on by every rank before returning.
 PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                   const model::Trainer& trainer,
-                  const std::vector<lake::PartitionInfo>& partitions, const PassPlan& pass,
+                  const std::vector<lake::PartitionInfo>& partitions,
+                  const std::vector<WorkUnit>& units, const PassPlan& pass,
                   const RunOptions& options, int num_threads, RankCache& cache,
                   const PartialCache* partial_cache, Progress& progress);
 

@@ -96,6 +96,12 @@ void Progress::local_done() {
   show(true);
 }
 
+void Progress::poll() {
+  if (!comm_.is_root()) return;
+  drain(false);
+  check_silence(comm_.wall_time());
+}
+
 void Progress::record(std::int64_t rows, std::int64_t bytes, std::int64_t work) {
   ++done_partitions_;
   done_rows_ += rows;

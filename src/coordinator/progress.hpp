@@ -38,6 +38,9 @@ public:
   void heartbeat();
   /// Collective in effect: rank 0 returns once every rank called local_done.
   void local_done();
+  /// Rank 0, while it waits on the other ranks for something else (dynamic assignment): folds
+  /// their messages in and throws PeerSilentError for a rank silent past the timeout.
+  void poll();
 
 private:
   void drain(bool is_blocking);

@@ -1,6 +1,8 @@
 // Snapshot assembly (model, pipeline, metrics, history, lineage) and the atomic publish.
 #include "publish_run.hpp"
 
+#include "lake/column_checksum.hpp"
+
 #include "sluice/error.hpp"
 
 #include "sluice/model/gram.hpp"
@@ -81,19 +83,38 @@ snapshot::Snapshot build_snapshot(const PublishInput& in) {
   s.threads_per_rank = in.threads;
   s.created_utc = utc_now();
   s.lake_root = job.lake.root.string();
-  for (const auto& [index, outcome] : in.outcomes) {
-    if (!outcome.skipped_reason.empty()) {
-      s.skipped.push_back({in.partitions[index].relative_path, outcome.skipped_reason});
+  // The lineage lists partitions: a partition read in several units (splits) is one entry.
+  for (std::size_t u = 0; u < in.plan.units.size();) {
+    const std::size_t index = in.plan.units[u].partition;
+    const auto [first, end] = in.plan.units_of(index);
+    u = end;
+    std::int64_t rows = 0, dropped = 0;
+    std::vector<std::uint64_t> checksums;
+    std::string skipped_reason;
+    for (std::size_t v = first; v < end; ++v) {
+      const auto found = in.outcomes.find(v);
+      if (found == in.outcomes.end()) continue;
+      const PartitionOutcome& outcome = found->second;
+      if (!outcome.skipped_reason.empty()) {
+        if (skipped_reason.empty()) skipped_reason = outcome.skipped_reason;
+        continue;
+      }
+      rows += outcome.rows;
+      dropped += outcome.nonfinite.num_rows;
+      checksums.insert(checksums.end(), outcome.checksums.begin(), outcome.checksums.end());
+    }
+    if (!skipped_reason.empty()) {
+      s.skipped.push_back({in.partitions[index].relative_path, skipped_reason});
       continue;
     }
-    s.num_rows += outcome.rows - outcome.nonfinite.num_rows;
-    s.num_dropped_rows += outcome.nonfinite.num_rows;
+    s.num_rows += rows - dropped;
+    s.num_dropped_rows += dropped;
     std::string keys;
     for (const auto& [key, value] : in.partitions[index].keys) {
       keys += fmt::format("{}{}={}", keys.empty() ? "" : "/", key, value);
     }
-    s.partitions.push_back(
-        {in.partitions[index].relative_path, outcome.rows, checksum_hex(outcome.checksum), keys});
+    s.partitions.push_back({in.partitions[index].relative_path, rows,
+                            checksum_hex(lake::combine_segment_checksums(checksums)), keys});
   }
   if (const model::SufficientStats* statistics = in.trainer.statistics()) s.statistics = *statistics;
   s.profile = in.profile;
@@ -176,6 +197,7 @@ PublishOutput publish_run(const PublishInput& in, bool is_publishing) {
                                 .num_ranks = in.comm.size(),
                                 .threads = in.threads,
                                 .partitions = in.partitions,
+                                .units = in.plan.units,
                                 .outcomes = in.outcomes,
                                 .skipped = s.skipped,
                                 .rank_stages = in.rank_stages,

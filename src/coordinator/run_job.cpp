@@ -7,6 +7,7 @@
 #include "progress.hpp"
 #include "publish_run.hpp"
 #include "run_report.hpp"
+#include "unit_reduce.hpp"
 #include "transform/profile_accumulator.hpp"
 
 #include "sluice/lake/hive.hpp"
@@ -130,22 +131,22 @@ void plan_cache(const mpi::Communicator& comm, const job::JobSpec& job,
   cache.is_enabled = trainer.is_iterative();
 }
 
-// Root: every outcome of the first pass (metadata only), by partition index, with cached ones.
+// Root: every outcome of the first pass (metadata only), by work unit, with cached ones.
 std::map<std::size_t, PartitionOutcome> gather_outcomes(const mpi::Communicator& comm,
                                                         const PassWork& work, const Plan& plan) {
-  Json mine = Json::array();
-  for (const PartitionOutcome& outcome : work.outcomes) mine.push_back(to_json(outcome));
+  std::string mine; // binary records, one message per rank
+  for (const PartitionOutcome& outcome : work.outcomes) append_record(mine, outcome);
   std::map<std::size_t, PartitionOutcome> all;
-  for (const std::string& text : comm.gather(mine.dump())) {
-    for (const Json& entry : Json::parse(text)) {
-      PartitionOutcome outcome = outcome_from_json(entry);
+  for (const std::string& records : comm.gather(mine)) {
+    for (PartitionOutcome& outcome : read_records(records)) {
       all[outcome.index] = std::move(outcome);
     }
   }
   if (comm.is_root()) {
     for (const auto& [index, outcome] : plan.cached) {
       all[index] = outcome;
-      all[index].partial.clear();
+      all[index].partials.clear();
+      all[index].profiles.clear();
     }
   }
   return all;
@@ -153,7 +154,7 @@ std::map<std::size_t, PartitionOutcome> gather_outcomes(const mpi::Communicator&
 
 void check_nonfinite(const mpi::Communicator& comm, const job::JobSpec& job,
                      const model::Trainer& trainer,
-                     const std::vector<lake::PartitionInfo>& partitions,
+                     const std::vector<lake::PartitionInfo>& partitions, const Plan& plan,
                      const std::map<std::size_t, PartitionOutcome>& outcomes) {
   on_root(comm, [&] {
     if (job.lake.on_nonfinite != job::NonFiniteAction::error) return;
@@ -167,10 +168,29 @@ void check_nonfinite(const mpi::Communicator& comm, const job::JobSpec& job,
     throw DataError(fmt::format(
         "found {} NaN/Inf values (or beyond ±1e100) in the job's columns; the first in partition "
         "{}, column {}, row {} (set lake.on_nonfinite = \"drop_rows\" to drop such rows)",
-        total, partitions[first->index].path.string(),
+        total, partitions[plan.units[first->index].partition].path.string(),
         trainer.report_column(first->nonfinite.first_column),
         first->nonfinite.first_row));
   });
+}
+
+// Root: every unit of a partition skipped while reading is listed as skipped, with the reason
+// its bad unit gave (the other splits of it were read, but take no part).
+void mark_skipped_splits(const Plan& plan, std::map<std::size_t, PartitionOutcome>& outcomes) {
+  for (std::size_t u = 0; u < plan.units.size(); ++u) {
+    auto found = outcomes.find(u);
+    if (plan.owner[u] >= 0 || found == outcomes.end() || !found->second.skipped_reason.empty()) {
+      continue;
+    }
+    const auto [first, end] = plan.units_of(plan.units[u].partition);
+    for (std::size_t v = first; v < end; ++v) {
+      auto bad = outcomes.find(v);
+      if (bad != outcomes.end() && !bad->second.skipped_reason.empty()) {
+        found->second.skipped_reason = bad->second.skipped_reason;
+        break;
+      }
+    }
+  }
 }
 
 // Stops every rank. The partitions finished in the first pass are in the partial cache already
@@ -239,11 +259,24 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
       open_partial_cache(job, options.use_partial_cache, *trainer, pipeline);
   const PartialCache* cache_used = partial_cache ? &*partial_cache : nullptr;
   timer.end_stage("discover");
-  Plan plan = make_plan(comm, partitions, cache_used);
+  const std::vector<std::int64_t> probed_rows =
+      probe_large_partitions(comm, job, partitions, columns);
+  Plan plan = make_plan(comm, partitions, probed_rows, job.lake.split_rows, cache_used);
   timer.end_stage("plan");
-  spdlog::info("{} partitions, {} ranks x {} threads, planned imbalance {:.3f} (by file size), "
+  if (plan.num_split == 0 && job.lake.is_split_rows_given && job.run.split) {
+    spdlog::info("no partition found to hold more than lake.split_rows = {} rows: each is read "
+                 "whole by one rank",
+                 job.lake.split_rows);
+  }
+  spdlog::info("{} partitions{}, {} ranks x {} threads, planned imbalance {:.3f} (by file size), "
                "model '{}'",
-               partitions.size(), comm.size(), threads, plan.imbalance, trainer->kind());
+               partitions.size(),
+               plan.num_split > 0 ? fmt::format(" ({} split into {} units of up to {} rows)",
+                                                plan.num_split,
+                                                plan.units.size() - partitions.size() + plan.num_split,
+                                                job.lake.split_rows)
+                                  : std::string(),
+               comm.size(), threads, plan.imbalance, trainer->kind());
   RankCache cache;
   plan_cache(comm, job, *trainer, cache);
 
@@ -256,38 +289,45 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
     const bool is_first = pass == 0;
     const std::string pass_name = trainer->pass_name();
     const double pass_start = comm.wall_time();
-    const PassPlan pass_plan = plan_pass(plan, partitions, is_first);
+    const PassPlan pass_plan = plan_pass(plan, is_first);
     Progress progress(comm, pass_plan.reader, pass_plan.weight, job.run.peer_timeout_s);
-    PassWork work = run_pass(comm, job, *trainer, partitions, pass_plan, options, threads, cache,
-                             cache_used, progress);
+    PassWork work = run_pass(comm, job, *trainer, partitions, plan.units, pass_plan, options,
+                             threads, cache, cache_used, progress);
     timer.end_stage(is_first ? "read_fit" : fmt::format("pass_{}", pass));
+    // Dynamic assignment decided in the first pass who reads which unit; later passes keep that
+    // (and with it the units a rank holds in memory).
+    for (std::size_t u = 0; u < work.readers.size(); ++u) {
+      if (work.readers[u] >= 0) plan.owner[u] = work.readers[u];
+    }
     if (is_first) {
       outcomes = gather_outcomes(comm, work, plan);
-      check_nonfinite(comm, job, *trainer, partitions, outcomes);
+      check_nonfinite(comm, job, *trainer, partitions, plan, outcomes);
       complete_plan(comm, outcomes, plan);
+      mark_skipped_splits(plan, outcomes);
     }
     if (comm.any_of(work.is_stopped)) stop_run(comm, partitions, outcomes, cache_used);
 
-    // Leaves of the merge tree: each partition's partial on the rank that read it; cached
-    // partitions' first-pass partials come from the partial cache on rank 0.
-    std::vector<int> leaf_owner(plan.owner);
-    std::map<std::size_t, std::vector<double>> local, local_profiles;
+    // Each unit's segment partials on the rank that read it; cached units' first-pass partials
+    // come from the partial cache on rank 0. A unit of a skipped partition takes no part.
+    std::vector<int> unit_owner(plan.owner);
+    std::map<std::size_t, std::vector<model::Partial>> local, local_profiles;
     for (PartitionOutcome& outcome : work.outcomes) {
-      if (!outcome.skipped_reason.empty()) continue;
-      local[outcome.index] = std::move(outcome.partial);
-      local_profiles[outcome.index] = std::move(outcome.profile);
+      if (!outcome.skipped_reason.empty() || plan.owner[outcome.index] < 0) continue;
+      local[outcome.index] = std::move(outcome.partials);
+      local_profiles[outcome.index] = std::move(outcome.profiles);
     }
     if (is_first) {
-      for (std::size_t i = 0; i < leaf_owner.size(); ++i) {
-        if (plan.is_cached[i] && leaf_owner[i] >= 0) leaf_owner[i] = 0;
+      for (std::size_t i = 0; i < unit_owner.size(); ++i) {
+        if (plan.is_cached[i] && unit_owner[i] >= 0) unit_owner[i] = 0;
       }
       for (const auto& [index, outcome] : plan.cached) {
-        local[index] = outcome.partial;
-        local_profiles[index] = outcome.profile;
+        if (plan.owner[index] < 0) continue;
+        local[index] = outcome.partials;
+        local_profiles[index] = outcome.profiles;
       }
       // The training profile rides along the first pass: merged on the coordinator only.
-      const model::Partial merged_profile = schedule::tree_reduce(
-          transport, leaf_owner, std::move(local_profiles),
+      const model::Partial merged_profile = reduce_units(
+          transport, plan.units, unit_owner, partitions.size(), std::move(local_profiles),
           [](std::vector<double>& into, const std::vector<double>& from) {
             transform::merge_profile(into, from);
           },
@@ -296,8 +336,8 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
     }
     const bool is_root_only = trainer->is_root_only_pass();
     if (options.fault_point) options.fault_point("reduce");
-    model::Partial merged = schedule::tree_reduce(
-        transport, leaf_owner, std::move(local),
+    model::Partial merged = reduce_units(
+        transport, plan.units, unit_owner, partitions.size(), std::move(local),
         [&](std::vector<double>& into, const std::vector<double>& from) { trainer->merge(into, from); },
         {.is_result_on_all_ranks = !is_root_only});
     timer.end_stage(is_first ? "reduce" : fmt::format("reduce_{}", pass));

@@ -67,7 +67,10 @@ Json make_run_report(const RunReportInput& in) {
   std::int64_t total_rows = 0;
   std::int64_t total_bytes = 0;
   for (const auto& [index, outcome] : outcomes) {
-    partition_rows.push_back({{"path", partitions[index].relative_path},
+    const WorkUnit& unit = in.units[index];
+    // A split of a large partition is listed with its first row (0 for a whole partition).
+    partition_rows.push_back({{"path", partitions[unit.partition].relative_path},
+                              {"first_row", unit.first_row},
                               {"rank", outcome.rank},
                               {"rows", outcome.rows},
                               {"bytes", outcome.bytes},

@@ -1,6 +1,7 @@
 // Stage timing and the JSON run report written beside each snapshot.
 #pragma once
 
+#include "lake_plan.hpp"
 #include "partition_worker.hpp"
 
 #include "sluice/job/job_spec.hpp"
@@ -47,7 +48,8 @@ struct RunReportInput {
   int num_ranks;
   int threads;
   const std::vector<lake::PartitionInfo>& partitions;
-  const std::map<std::size_t, PartitionOutcome>& outcomes;
+  const std::vector<WorkUnit>& units;
+  const std::map<std::size_t, PartitionOutcome>& outcomes; ///< by work unit
   /// Every skipped partition: at inspection and while reading.
   const std::vector<snapshot::SkippedPartition>& skipped;
   const nlohmann::json& rank_stages;

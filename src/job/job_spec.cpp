@@ -137,6 +137,21 @@ void read_lake(TableReader& root, JobSpec& job, const std::filesystem::path& bas
   if (job.lake.block_rows <= 0 || job.lake.block_rows > max_block_rows) {
     lake.fail("block_rows", fmt::format("must be 1..{}", max_block_rows));
   }
+  if (auto split_rows = lake.integer("split_rows")) {
+    if (*split_rows <= 0 || *split_rows > max_split_rows) {
+      lake.fail("split_rows", fmt::format("must be 1..{}", max_split_rows));
+    }
+    if (*split_rows % job.lake.block_rows != 0) {
+      lake.fail("split_rows", fmt::format("must be a whole number of blocks: a multiple of "
+                                          "lake.block_rows ({})",
+                                          job.lake.block_rows));
+    }
+    job.lake.split_rows = *split_rows;
+    job.lake.is_split_rows_given = true;
+  } else {
+    job.lake.split_rows =
+        (default_split_rows + job.lake.block_rows - 1) / job.lake.block_rows * job.lake.block_rows;
+  }
   job.lake.max_column_bytes = lake.integer("max_column_bytes").value_or(job.lake.max_column_bytes);
   if (job.lake.max_column_bytes <= 0) lake.fail("max_column_bytes", "must be a positive number of bytes");
   job.lake.max_chunk_bytes = lake.integer("max_chunk_bytes").value_or(job.lake.max_chunk_bytes);
@@ -320,6 +335,9 @@ void read_run(TableReader& root, JobSpec& job) {
   job.run.memory_budget = read_byte_count(run, "memory_budget", "8GiB").value_or(0);
   job.run.peer_timeout_s = run.number("peer_timeout").value_or(job.run.peer_timeout_s);
   job.run.profile = run.boolean("profile").value_or(true);
+  job.run.split = run.boolean("split").value_or(true);
+  job.run.schedule = choose(run, "schedule", ScheduleMode::planned,
+                            {{"static", ScheduleMode::planned}, {"dynamic", ScheduleMode::dynamic}});
   if (!std::isfinite(job.run.peer_timeout_s) || job.run.peer_timeout_s < 0 ||
       job.run.peer_timeout_s > 86400) {
     run.fail("peer_timeout", "must be 0 (wait forever) or a number of seconds up to 86400");

@@ -47,4 +47,13 @@ std::uint64_t combine_checksums(const std::vector<std::string>& columns,
   return result;
 }
 
+std::uint64_t combine_segment_checksums(const std::vector<std::uint64_t>& segments) {
+  if (segments.size() == 1) return segments.front();
+  std::vector<unsigned char> bytes;
+  for (std::uint64_t digest : segments) {
+    for (int b = 0; b < 8; ++b) bytes.push_back(static_cast<unsigned char>(digest >> (8 * b)));
+  }
+  return XXH3_64bits(bytes.data(), bytes.size());
+}
+
 } // namespace sluice::lake

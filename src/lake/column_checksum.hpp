@@ -33,4 +33,8 @@ private:
 std::uint64_t combine_checksums(const std::vector<std::string>& columns,
                                 const std::vector<std::uint64_t>& digests);
 
+/// A partition read in several segments (splits): its checksum is the one segment's checksum
+/// when there is one, else XXH3-64 over the segment checksums as little-endian u64, in row order.
+std::uint64_t combine_segment_checksums(const std::vector<std::uint64_t>& segments);
+
 } // namespace sluice::lake

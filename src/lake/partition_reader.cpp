@@ -162,6 +162,23 @@ std::uint64_t PartitionReader::checksum() const {
   return combine_checksums(columns_, digests);
 }
 
+void PartitionReader::start_at(std::int64_t row) {
+  if (next_row_ != 0 || bytes_read_ != 0 || row < 0 || row > num_rows_) {
+    throw Error(fmt::format("partition {}: cannot start reading at row {} ({} rows, next row {})",
+                            path_, row, num_rows_, next_row_));
+  }
+  next_row_ = row;
+}
+
+std::uint64_t PartitionReader::take_segment_checksum() {
+  std::vector<std::uint64_t> digests;
+  for (ColumnChecksum& checksum : checksums_) {
+    digests.push_back(checksum.digest());
+    checksum = ColumnChecksum();
+  }
+  return combine_checksums(columns_, digests);
+}
+
 std::vector<std::string> column_names(const std::filesystem::path& path, const std::string& group,
                                       const ReadLimits& limits) {
   const hdf5::LibraryLock lock = hdf5::lock_library();

@@ -85,7 +85,8 @@ void accumulate_tile(const ConstBlock& tile, std::int64_t first_row, NonFinitePo
 } // namespace
 
 BlockAccumulator::BlockAccumulator(Eigen::Index num_columns, const AccumulatorOptions& options)
-    : num_columns_(num_columns), options_(options), stats_(SufficientStats::empty(num_columns)) {}
+    : num_columns_(num_columns), options_(options), stats_(SufficientStats::empty(num_columns)),
+      rows_seen_(options.first_row) {}
 
 void BlockAccumulator::add_block(const double* data, std::int64_t leading_dimension,
                                  std::int64_t rows) {

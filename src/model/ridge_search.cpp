@@ -26,7 +26,8 @@ public:
       : all_(num_columns, options), num_columns_(num_columns), partition_(partition),
         search_{.num_folds = search.num_folds, .fold_by = search.fold_by, .seed = search.seed},
         options_(options),
-        folds_(static_cast<std::size_t>(search.num_folds), SufficientStats::empty(num_columns)) {}
+        folds_(static_cast<std::size_t>(search.num_folds), SufficientStats::empty(num_columns)),
+        rows_seen_(options.first_row) {}
 
   std::int64_t begin_block(std::int64_t rows) override {
     const std::int64_t num_tiles = all_.begin_block(rows);

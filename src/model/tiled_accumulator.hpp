@@ -53,7 +53,8 @@ template <typename Kernel>
 class TiledAccumulator final : public PartialAccumulator {
 public:
   TiledAccumulator(Kernel kernel, Eigen::Index num_columns, const AccumulatorOptions& options)
-      : kernel_(std::move(kernel)), num_columns_(num_columns), options_(options) {}
+      : kernel_(std::move(kernel)), num_columns_(num_columns), options_(options),
+        rows_seen_(options.first_row) {}
 
   std::int64_t begin_block(std::int64_t rows) override {
     const std::int64_t num_tiles = (rows + tile_rows - 1) / tile_rows;

@@ -104,8 +104,9 @@ bool hash_less(const model::Partial& a, std::size_t at_a, const model::Partial& 
 
 } // namespace
 
-ProfileAccumulator::ProfileAccumulator(std::int64_t num_columns, std::uint64_t path_hash)
-    : num_columns_(num_columns), path_hash_(path_hash),
+ProfileAccumulator::ProfileAccumulator(std::int64_t num_columns, std::uint64_t path_hash,
+                                       std::int64_t first_row)
+    : num_columns_(num_columns), path_hash_(path_hash), next_row_(first_row),
       moments_(static_cast<std::size_t>(num_columns)),
       nonfinite_(static_cast<std::size_t>(num_columns), 0.0) {}
 

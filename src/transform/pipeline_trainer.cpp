@@ -39,12 +39,14 @@ BlockSource source_of(const model::PartitionKey& key, std::int64_t first_row) {
 // A fit pass: apply what is fitted, gather the statistics of what is being fitted.
 class FitAccumulator final : public model::PartialAccumulator {
 public:
-  FitAccumulator(const Pipeline& pipeline, int pass, const model::PartitionKey& key)
+  FitAccumulator(const Pipeline& pipeline, int pass, const model::PartitionKey& key,
+                 std::int64_t first_row)
       : pipeline_(pipeline), pass_(pass), key_(key),
         runner_(pipeline, pass, RowSet::training,
                 [this](std::size_t step, std::size_t column, const double* values, std::int64_t rows) {
                   observe(step, column, values, rows);
-                }) {
+                }),
+        first_row_(first_row) {
     for (std::size_t s = 0; s < pipeline.steps().size(); ++s) {
       const Step& step = pipeline.steps()[s];
       if (step.fit_pass != pass) continue;
@@ -124,6 +126,7 @@ public:
                    model::AccumulatorOptions options, int pass)
       : pipeline_(pipeline), key_(key), slots_(slots), runner_(pipeline, pass, RowSet::training),
         is_error_on_nonfinite_(options.nonfinite == model::NonFinitePolicy::error) {
+    first_row_ = rows_before_ = options.first_row; // the inner numbers its kept rows from here
     options.is_known_usable = false; // derived values may be non-finite where raw ones were not
     options.nonfinite = model::NonFinitePolicy::drop_rows; // counted here, refused in finish()
     inner_ = inner.make_accumulator(key, options);
@@ -189,10 +192,11 @@ private:
 class ValidationAccumulator final : public model::PartialAccumulator {
 public:
   ValidationAccumulator(const Pipeline& pipeline, std::shared_ptr<const model::FittedModel> model,
-                        std::vector<int> feature_slots, int label_slot, const model::PartitionKey& key)
+                        std::vector<int> feature_slots, int label_slot, const model::PartitionKey& key,
+                        std::int64_t first_row)
       : key_(key), model_(std::move(model)), feature_slots_(std::move(feature_slots)),
         label_slot_(label_slot), runner_(pipeline, fully_fitted, RowSet::validation),
-        family_(metric_family(*model_)) {}
+        family_(metric_family(*model_)), first_row_(first_row) {}
 
   std::int64_t begin_block(std::int64_t) override { return 0; }
   std::int64_t prepare_block(const double* data, std::int64_t ld, std::int64_t rows) override {
@@ -397,7 +401,8 @@ bool PipelineTrainer::is_root_only_pass() const {
 std::unique_ptr<model::PartialAccumulator> PipelineTrainer::make_accumulator(
     const model::PartitionKey& partition, const model::AccumulatorOptions& options) const {
   switch (phase_) {
-  case Phase::fit: return std::make_unique<FitAccumulator>(pipeline_, fit_pass_, partition);
+  case Phase::fit:
+    return std::make_unique<FitAccumulator>(pipeline_, fit_pass_, partition, options.first_row);
   case Phase::model:
     // Scalers fitted from the model's statistics are not applied yet in the model's first pass.
     return std::make_unique<ModelAccumulator>(
@@ -407,7 +412,8 @@ std::unique_ptr<model::PartialAccumulator> PipelineTrainer::make_accumulator(
     const std::size_t num_features = model_slots_.size() - (spec_.label.empty() ? 0 : 1);
     std::vector<int> features(model_slots_.begin(), model_slots_.begin() + static_cast<std::ptrdiff_t>(num_features));
     return std::make_unique<ValidationAccumulator>(pipeline_, inner_->model(), features,
-                                                   spec_.label.empty() ? -1 : model_slots_.back(), partition);
+                                                   spec_.label.empty() ? -1 : model_slots_.back(), partition,
+                                                   options.first_row);
   }
   case Phase::done: break;
   }

@@ -19,7 +19,8 @@ namespace sluice::transform {
 /// never on the rank or thread count.
 class ProfileAccumulator {
 public:
-  ProfileAccumulator(std::int64_t num_columns, std::uint64_t path_hash);
+  /// `first_row`: where the rows it is given start within the partition (its segment's start).
+  ProfileAccumulator(std::int64_t num_columns, std::uint64_t path_hash, std::int64_t first_row = 0);
   /// The next `rows` rows of the partition (column-major, leading dimension ld).
   void add_block(const double* data, std::int64_t leading_dimension, std::int64_t rows);
   model::Partial finish() const;

@@ -22,6 +22,9 @@ struct InProcessOptions {
   /// Each partition's PartitionKey::path_hash (lake::path_hash of its relative path in a real
   /// lake); empty: made-up distinct values.
   std::vector<std::uint64_t> path_hashes;
+  /// The split grid (lake.split_rows): each partition is accumulated in segments of this many
+  /// rows, whose partials are folded left to right before the partitions merge.
+  std::int64_t split_rows = std::int64_t{1} << 40;
 };
 
 /// Runs every pass of `trainer` over `partitions` (each rows × trainer.columns(), column-major).
@@ -37,18 +40,30 @@ inline int fit_in_process(sluice::model::Trainer& trainer,
     std::map<std::size_t, std::vector<double>> partials;
     for (std::size_t i = 0; i < partitions.size(); ++i) {
       const Eigen::MatrixXd& data = partitions[i];
-      auto accumulator = trainer.make_accumulator(
-          {.index = i,
-           .path_hash = options.path_hashes.empty() ? 0x9e3779b97f4a7c15ULL * (i + 1)
-                                                    : options.path_hashes[i]},
-          {.nonfinite = options.nonfinite, .num_threads = options.num_threads});
       const std::int64_t rows = data.rows();
       const std::int64_t block_rows = std::min(options.block_rows, std::max<std::int64_t>(rows, 1));
-      for (std::int64_t row = 0; row < rows; row += block_rows) {
-        const std::int64_t count = std::min(block_rows, rows - row);
-        accumulator->add_block(data.data() + row, data.rows(), count, options.num_threads);
+      std::vector<double> folded;
+      for (std::int64_t first = 0; first < rows || first == 0; first += options.split_rows) {
+        auto accumulator = trainer.make_accumulator(
+            {.index = i,
+             .path_hash = options.path_hashes.empty() ? 0x9e3779b97f4a7c15ULL * (i + 1)
+                                                      : options.path_hashes[i]},
+            {.nonfinite = options.nonfinite, .num_threads = options.num_threads,
+             .first_row = first});
+        const std::int64_t end = std::min(rows, first + options.split_rows);
+        for (std::int64_t row = first; row < end; row += block_rows) {
+          const std::int64_t count = std::min(block_rows, end - row);
+          accumulator->add_block(data.data() + row, data.rows(), count, options.num_threads);
+        }
+        std::vector<double> segment = accumulator->finish();
+        if (folded.empty()) {
+          folded = std::move(segment);
+        } else if (!segment.empty()) {
+          trainer.merge(folded, segment);
+        }
+        if (rows == 0) break;
       }
-      partials[i] = accumulator->finish();
+      partials[i] = std::move(folded);
     }
     std::vector<double> merged = sluice::schedule::tree_reduce(
         network.endpoint(0), owner, std::move(partials),

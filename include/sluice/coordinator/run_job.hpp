@@ -40,6 +40,9 @@ struct RunOptions {
   /// Test hook: sleep this long between blocks, so that fault tests find the job still running
   /// on any machine (`sluice run --test-block-delay-ms`).
   std::int64_t test_block_delay_ms = 0;
+  /// Test hook: only this rank pauses (-1: every rank), to play a slow node
+  /// (`sluice run --test-slow-rank`).
+  int test_slow_rank = -1;
   /// Test hook: called with the name of each point a fault-injection test may stop the run at:
   /// "read" (a partition finished on this rank), "reduce" (before a pass's merge),
   /// "snapshot_written" (root: the snapshot complete under its temporary name, not yet linked

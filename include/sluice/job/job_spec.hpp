@@ -15,11 +15,18 @@ namespace sluice::job {
 
 enum class BadPartitionPolicy { error, skip };
 enum class NonFiniteAction { error, drop_rows };
+/// How the first pass's work units reach the ranks: the plan made before reading ("static"),
+/// or rank 0 handing them out to ranks that ask when idle ("dynamic").
+enum class ScheduleMode { planned, dynamic };
 
 /// The largest `lake.block_rows`: a block of 2^24 rows of 64 float64 columns is already 8 GiB.
 inline constexpr std::int64_t max_block_rows = std::int64_t{1} << 24;
 /// The longest `publish.name`, in bytes.
 inline constexpr std::size_t max_model_name_bytes = 128;
+/// The default `lake.split_rows`, rounded up to whole blocks.
+inline constexpr std::int64_t default_split_rows = std::int64_t{1} << 20;
+/// The largest `lake.split_rows`.
+inline constexpr std::int64_t max_split_rows = std::int64_t{1} << 40;
 
 struct LakeSpec {
   std::filesystem::path root;
@@ -27,6 +34,11 @@ struct LakeSpec {
   std::string group = "/";
   std::map<std::string, std::vector<std::string>> selection;
   std::int64_t block_rows = 16384;
+  /// The split grid: every partition is accumulated in segments of this many rows (a whole
+  /// number of blocks), each a leaf of the merge tree, so a large partition can be read by
+  /// several ranks and the model has the same bits whoever reads which segment.
+  std::int64_t split_rows = default_split_rows;
+  bool is_split_rows_given = false; ///< set in the job file (not the default)
   /// Largest declared size of one column of a partition (rows × element bytes); the same
   /// default as lake::ReadLimits (a unit test holds them equal).
   std::int64_t max_column_bytes = std::int64_t{64} << 30;
@@ -74,6 +86,12 @@ struct RunSpec {
   /// Keep the training profile of the columns read in the snapshot (/profile, for `sluice
   /// drift`); false saves its cost in the first pass (measured up to ~50 % of a read-bound pass).
   bool profile = true;
+  /// Share a partition with more than lake.split_rows rows out over the ranks, one segment per
+  /// task (false: one rank reads it whole); the bits are the same either way.
+  bool split = true;
+  /// dynamic: in the first pass each rank asks rank 0 for its next unit when idle (skewed lakes,
+  /// uneven nodes); later passes keep the units where the first pass read them.
+  ScheduleMode schedule = ScheduleMode::planned;
 };
 
 /// The partial cache ([cache]): each partition's first-pass partial kept beside the registry, so

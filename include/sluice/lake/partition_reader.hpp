@@ -53,6 +53,14 @@ public:
 
   /// Checksum of the column values (see docs/snapshot-format.md); valid once every row was read.
   std::uint64_t checksum() const;
+
+  /// Reads of a row range (a split of a large partition) start at `row` instead of 0; only
+  /// before the first read.
+  void start_at(std::int64_t row);
+  /// The checksum of the rows read since the start (or the previous call), after which hashing
+  /// starts afresh: one digest per segment of a partition read in segments.
+  std::uint64_t take_segment_checksum();
+  std::int64_t next_row() const noexcept { return next_row_; }
   /// Bytes delivered so far (rows read × columns × 8).
   std::int64_t bytes_read() const noexcept { return bytes_read_; }
 

@@ -29,6 +29,10 @@ struct AccumulatorOptions {
   /// The rows were already checked (e.g. a partition kept in memory whose first pass found no
   /// unusable value): kinds may skip the per-tile check.
   bool is_known_usable = false;
+  /// The row of the partition where these blocks start: a partition is accumulated in segments
+  /// of the split grid (a large one by several ranks), and row-keyed choices (folds, samples,
+  /// validation rows) and non-finite reports use row numbers within the whole partition.
+  std::int64_t first_row = 0;
 };
 
 /// Accumulates the statistics of one partition. Each block is cut into tiles of tile_rows rows

@@ -31,7 +31,8 @@ model::ParameterMap serial_fit(const job::JobSpec& job) {
   std::vector<std::uint64_t> hashes;
   for (const auto& partition : partitions) hashes.push_back(partition.path_hash);
   testing_support::fit_in_process(*trainer, testing_support::load_partitions(partitions, job.columns()),
-                                  {.block_rows = job.lake.block_rows, .path_hashes = hashes});
+                                  {.block_rows = job.lake.block_rows, .path_hashes = hashes,
+                                   .split_rows = job.lake.split_rows});
   model::ParameterMap parameters;
   trainer->model()->save(parameters);
   return parameters;
@@ -132,6 +133,44 @@ TEST(RunJobMpiTest, every_kind_has_the_bits_of_a_one_process_fit) {
     EXPECT_TRUE(parameters_of(one_thread).values() == parameters_of(two_threads).values()) << name;
     if (comm.is_root()) {
       EXPECT_TRUE(parameters_of(one_thread).values() == serial_fit(job).values()) << name;
+    }
+  }
+}
+
+// Partitions larger than lake.split_rows are shared out in splits (one segment of the split grid
+// each) that different ranks read: every kind has the same bits as with the partitions read
+// whole (run.split = false), with 1 and 2 threads, and as one process folding the segments.
+TEST(RunJobMpiTest, split_partitions_have_the_bits_of_whole_ones_for_every_kind) {
+  auto comm = world();
+  TempDir dir(comm);
+  // Rows 6000, 3000, 2000 (skew 1): the first two are split into 1024-row segments.
+  lake::SyntheticLakeOptions options{.root = dir / "lake", .num_partitions = 3,
+                                     .rows_per_partition = 3667, .num_features = 4, .seed = 5,
+                                     .skew = 1.0};
+  testing_support::write_lake(comm, options);
+  const std::string features = R"(features = ["x00", "x01", "x02", "x03"])";
+  const std::string lake_table =
+      "[lake]\npath = \"lake\"\nblock_rows = 256\nsplit_rows = 1024\n";
+  const std::string publish = "[publish]\nregistry = \"registry\"\nname = \"{}\"\n";
+  const std::vector<std::pair<std::string, std::string>> kinds = {
+      {"ridge", "kind = \"ridge\"\nlabel = \"y\"\nalpha = 0.5\n"},
+      {"search", "kind = \"ridge\"\nlabel = \"y\"\nalpha = [0.01, 1.0, 100.0]\nfolds = 3\n"},
+      {"pca", "kind = \"pca\"\ncomponents = 2\n"},
+      {"kmeans", "kind = \"kmeans\"\nk = 3\nseed = 4\n"}};
+  for (const auto& [name, model] : kinds) {
+    const std::string text = lake_table + "[model]\n" + features + "\n" + model +
+                             fmt::format(fmt::runtime(publish), name);
+    job::JobSpec split = testing_support::make_job(dir.path(), text);
+    job::JobSpec whole = split;
+    whole.run.split = false;
+    auto split_one = coordinator::run_job(comm, split, {.threads = 1, .use_partial_cache = false});
+    auto split_two = coordinator::run_job(comm, split, {.threads = 2, .use_partial_cache = false});
+    auto whole_one = coordinator::run_job(comm, whole, {.threads = 1, .use_partial_cache = false});
+    EXPECT_TRUE(parameters_of(split_one).values() == parameters_of(split_two).values()) << name;
+    EXPECT_TRUE(parameters_of(split_one).values() == parameters_of(whole_one).values()) << name;
+    EXPECT_EQ(split_one.num_rows, whole_one.num_rows) << name;
+    if (comm.is_root()) {
+      EXPECT_TRUE(parameters_of(split_one).values() == serial_fit(split).values()) << name;
     }
   }
 }

@@ -1,6 +1,8 @@
 // Discovery on rank 0, inspection spread over the ranks, LPT planning on rank 0.
 #include "lake_plan.hpp"
 
+#include "isolated_check.hpp"
+
 #include "sluice/lake/partition_reader.hpp"
 #include "sluice/lake/catalog.hpp"
 #include "sluice/lake/hive.hpp"
@@ -98,9 +100,14 @@ Plan make_plan(const mpi::Communicator& comm, const std::vector<lake::PartitionI
 
 void check_pipeline_columns(const mpi::Communicator& comm, const job::JobSpec& job,
                             const std::vector<lake::PartitionInfo>& partitions,
-                            const transform::Pipeline& pipeline) {
+                            const transform::Pipeline& pipeline,
+                            const PartitionChecker& checker) {
   on_root(comm, [&] {
     if (partitions.empty()) return;
+    if (job.lake.isolate && checker) {
+      const PartitionCheckRequest request = make_check_request(job, partitions.front().path, {});
+      if (checker(request).status != PartitionCheckResult::Status::passed) return; // as below
+    }
     std::vector<std::string> columns;
     try {
       columns = lake::column_names(partitions.front().path, job.lake.group,

@@ -6,6 +6,7 @@
 #include "lake_plan.hpp"
 #include "partition_cache.hpp"
 #include "pass_executor.hpp"
+#include "isolated_check.hpp"
 #include "pipeline_stream.hpp"
 #include "progress.hpp"
 
@@ -245,7 +246,9 @@ CurateResult curate_lake(const mpi::Communicator& parent, const job::JobSpec& jo
   }
   schedule::raise_if_any_failed(comm, failure);
 
-  if (compiled) check_pipeline_columns(comm, job, partitions, *compiled);
+  if (compiled) {
+    check_pipeline_columns(comm, job, partitions, *compiled, options.run.check_partition);
+  }
   Plan plan = make_plan(comm, partitions, nullptr); // a transform job keeps no partials
   CurateResult result;
   if (compiled) {
@@ -286,6 +289,7 @@ CurateResult curate_lake(const mpi::Communicator& parent, const job::JobSpec& jo
     if (plan.owner[i] != comm.rank()) continue;
     if (options.run.stop_requested != nullptr && options.run.stop_requested->load()) break;
     try {
+      require_isolated_check(job, options.run, partitions[i].path, pipeline.raw_inputs());
       const WrittenPartition w = write_partition(job, pipeline, partitions[i], slots, names, pipeline_hash);
       if (!w.is_reused) fresh.push_back(job.curate->root / partitions[i].relative_path);
       for (std::size_t k = 0; k < w.kept_counts.size() && k < kept.size(); ++k) kept[k] += w.kept_counts[k];

@@ -90,15 +90,35 @@ PartitionCheckRequest make_check_request(const job::JobSpec& job, const std::fil
           .timeout_s = job.lake.isolate_timeout_s};
 }
 
+namespace {
+
+void require_checker(const job::JobSpec& job, const RunOptions& options) {
+  if (!options.check_partition) {
+    throw ConfigError(fmt::format("{}: lake.isolate = true, but this program cannot start "
+                                  "isolated checks (no partition checker was given to the run)",
+                                  job.source));
+  }
+}
+
+} // namespace
+
+void require_isolated_check(const job::JobSpec& job, const RunOptions& options,
+                            const std::filesystem::path& path,
+                            const std::vector<std::string>& columns) {
+  if (!job.lake.isolate) return;
+  require_checker(job, options);
+  const PartitionCheckRequest request = make_check_request(job, path, columns);
+  const PartitionCheckResult result = options.check_partition(request);
+  if (result.status != PartitionCheckResult::Status::passed) {
+    throw DataError(describe_failed_check(request, result));
+  }
+}
+
 IsolatedVerdict check_in_isolation(const PartitionTask& task, const RunOptions& options) {
   // Only the first pass: a partition refused there is never planned again, and one that passed
   // was read by this process already.
   if (!task.job->lake.isolate || !task.may_skip) return {};
-  if (!options.check_partition) {
-    throw ConfigError(fmt::format("{}: lake.isolate = true, but this program cannot start "
-                                  "isolated checks (no partition checker was given to the run)",
-                                  task.job->source));
-  }
+  require_checker(*task.job, options);
   PartitionCheckRequest request =
       make_check_request(*task.job, task.partition->path, task.trainer->columns());
   // Zero blocks done: a stop request ends the wait, and the wait keeps the rank's heartbeat.

@@ -28,4 +28,11 @@ PartitionCheckRequest make_check_request(const job::JobSpec& job,
 /// whatever the checker throws when it cannot run: failures of the run, not of the partition.
 IsolatedVerdict check_in_isolation(const PartitionTask& task, const RunOptions& options);
 
+/// Under `[lake] isolate = true`, before a partition is read outside a pass (`sluice transform`
+/// writing the curated lake): has `columns` of it checked and throws DataError with the refusal
+/// when the check did not pass. Throws ConfigError without a checker, as check_in_isolation.
+void require_isolated_check(const job::JobSpec& job, const RunOptions& options,
+                            const std::filesystem::path& path,
+                            const std::vector<std::string>& columns);
+
 } // namespace sluice::coordinator

@@ -104,7 +104,8 @@ void check_pipeline_columns(const mpi::Communicator& comm, const job::JobSpec& j
                             const PartitionChecker& checker) {
   on_root(comm, [&] {
     if (partitions.empty()) return;
-    if (job.lake.isolate && checker) {
+    if (job.lake.isolate) { // without a checker, the first pass reports that
+      if (!checker) return;
       const PartitionCheckRequest request = make_check_request(job, partitions.front().path, {});
       if (checker(request).status != PartitionCheckResult::Status::passed) return; // as below
     }

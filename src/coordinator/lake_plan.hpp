@@ -63,7 +63,7 @@ PassPlan plan_pass(const Plan& plan, const std::vector<lake::PartitionInfo>& par
 void check_pipeline_columns(const mpi::Communicator& comm, const job::JobSpec& job,
                             const std::vector<lake::PartitionInfo>& partitions,
                             const transform::Pipeline& pipeline,
-                            const PartitionChecker& checker = {});
+                            const PartitionChecker& checker);
 
 /// Runs fn on the root only; a failure there becomes the same AgreedError on every rank.
 void on_root(const mpi::Communicator& comm, const std::function<void()>& fn);

@@ -115,6 +115,19 @@ class IsolationTest(e2e.TempDirTestCase):
         e2e.assert_rel_close(self, snap["intercept"], intercept, RTOL, "intercept vs scikit-learn")
         self.assertEqual(snap["metrics"]["num_rows"], len(y))
 
+    def test_transform_skips_them_too(self):
+        # `sluice transform` checks in its fit passes and again before writing each partition.
+        for name in crashing_partitions.CRASHING:
+            self.crashing(name)
+        job = e2e.write_text(self.path("transform.toml"), e2e.job_text(
+            lake={"path": "lake", "block_rows": 64, "on_bad_partition": "skip", "isolate": True},
+            model=None, publish={"registry": "registry", "name": "m"}) +
+            '\n[[transform]]\nscale = ["x1", "x2"]\n\n[curate]\npath = "curated"\n')
+        result = e2e.sluice(["transform", job], ranks=self.ranks, timeout=TIMEOUT_S)
+        self.assertEqual(result.returncode, 0, result.describe())
+        self.assertIn(f"wrote {len(self.good)} partitions (0 reused, "
+                      f"{len(crashing_partitions.CRASHING)} skipped)", result.stdout, result.describe())
+
 
 if __name__ == "__main__":
     e2e.main()

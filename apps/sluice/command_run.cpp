@@ -1,5 +1,6 @@
 // sluice run JOB.toml: the batch flow from lake to published snapshot.
 #include "commands.hpp"
+#include "partition_check_process.hpp"
 #include "test_kill_point.hpp"
 
 #include "sluice/coordinator/run_job.hpp"
@@ -40,7 +41,8 @@ int run(const mpi::Communicator& comm, const RunArguments& arguments) {
        .stop_requested = &install_stop_handlers(),
        .test_block_delay_ms = arguments.test_block_delay_ms,
        .test_slow_rank = arguments.test_slow_rank,
-       .fault_point = make_kill_point(arguments.test_kill_at, comm.rank())});
+       .fault_point = make_kill_point(arguments.test_kill_at, comm.rank()),
+       .check_partition = make_partition_checker()});
   if (comm.is_root()) {
     const double rate = result.seconds > 0 ? static_cast<double>(result.num_rows) / result.seconds : 0;
     if (arguments.is_dry_run) {

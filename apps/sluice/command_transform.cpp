@@ -1,5 +1,6 @@
 // sluice transform JOB.toml: write the job's pipeline output as a curated lake.
 #include "commands.hpp"
+#include "partition_check_process.hpp"
 
 #include "sluice/coordinator/curate_lake.hpp"
 
@@ -20,6 +21,7 @@ int transform(const mpi::Communicator& comm, const TransformArguments& arguments
   if (!arguments.snapshot.empty()) options.snapshot = resolve_snapshot(arguments.snapshot, "transform --snapshot");
   options.run.threads = arguments.threads;
   options.run.stop_requested = &install_stop_handlers();
+  options.run.check_partition = make_partition_checker(); // [lake] isolate
   const coordinator::CurateResult result = coordinator::curate_lake(comm, job, options);
   if (comm.is_root()) {
     fmt::print("wrote {} partitions ({} reused, {} skipped) with pipeline {:016x} ({} fit passes): "

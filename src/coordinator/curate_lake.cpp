@@ -6,6 +6,7 @@
 #include "lake_plan.hpp"
 #include "partition_cache.hpp"
 #include "pass_executor.hpp"
+#include "isolated_check.hpp"
 #include "pipeline_stream.hpp"
 #include "progress.hpp"
 #include "unit_reduce.hpp"
@@ -246,7 +247,9 @@ CurateResult curate_lake(const mpi::Communicator& parent, const job::JobSpec& jo
   }
   schedule::raise_if_any_failed(comm, failure);
 
-  if (compiled) check_pipeline_columns(comm, job, partitions, *compiled);
+  if (compiled) {
+    check_pipeline_columns(comm, job, partitions, *compiled, options.run.check_partition);
+  }
   // A transform job keeps no partials, and reads each partition whole (its fit passes still
   // accumulate on the split grid, like a training run's).
   Plan plan = make_plan(comm, partitions, std::vector<std::int64_t>(partitions.size(), -1),
@@ -290,6 +293,7 @@ CurateResult curate_lake(const mpi::Communicator& parent, const job::JobSpec& jo
     if (plan.owner[i] != comm.rank()) continue;
     if (options.run.stop_requested != nullptr && options.run.stop_requested->load()) break;
     try {
+      require_isolated_check(job, options.run, partitions[i].path, pipeline.raw_inputs());
       const WrittenPartition w = write_partition(job, pipeline, partitions[i], slots, names, pipeline_hash);
       if (!w.is_reused) fresh.push_back(job.curate->root / partitions[i].relative_path);
       for (std::size_t k = 0; k < w.kept_counts.size() && k < kept.size(); ++k) kept[k] += w.kept_counts[k];

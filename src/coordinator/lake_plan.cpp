@@ -1,6 +1,8 @@
 // Discovery on rank 0, inspection spread over the ranks, LPT planning on rank 0.
 #include "lake_plan.hpp"
 
+#include "isolated_check.hpp"
+
 #include "sluice/lake/partition_reader.hpp"
 #include "sluice/lake/catalog.hpp"
 #include "sluice/lake/hive.hpp"
@@ -59,7 +61,9 @@ std::vector<std::int64_t> probe_large_partitions(const mpi::Communicator& comm,
                                                  const std::vector<lake::PartitionInfo>& partitions,
                                                  const std::vector<std::string>& columns) {
   std::vector<std::int64_t> rows(partitions.size(), -1);
-  if (!job.run.split) return rows;
+  // Under isolation no file is opened here before its isolated check, which reads it whole: such
+  // runs read every partition whole (and still accumulate it on the split grid).
+  if (!job.run.split || job.lake.isolate) return rows;
   // A file smaller than split_rows bytes holds at most split_rows rows unless it is compressed:
   // only larger files are opened here, a few in a lake of many small files.
   std::vector<std::size_t> candidates;
@@ -188,9 +192,15 @@ Plan make_plan(const mpi::Communicator& comm, const std::vector<lake::PartitionI
 
 void check_pipeline_columns(const mpi::Communicator& comm, const job::JobSpec& job,
                             const std::vector<lake::PartitionInfo>& partitions,
-                            const transform::Pipeline& pipeline) {
+                            const transform::Pipeline& pipeline,
+                            const PartitionChecker& checker) {
   on_root(comm, [&] {
     if (partitions.empty()) return;
+    if (job.lake.isolate) { // without a checker, the first pass reports that
+      if (!checker) return;
+      const PartitionCheckRequest request = make_check_request(job, partitions.front().path, {});
+      if (checker(request).status != PartitionCheckResult::Status::passed) return; // as below
+    }
     std::vector<std::string> columns;
     try {
       columns = lake::column_names(partitions.front().path, job.lake.group,

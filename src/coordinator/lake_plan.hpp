@@ -4,6 +4,7 @@
 #include "partial_cache.hpp"
 #include "partition_worker.hpp"
 
+#include "sluice/coordinator/partition_check.hpp"
 #include "sluice/job/job_spec.hpp"
 #include "sluice/lake/partition_info.hpp"
 #include "sluice/mpi/communicator.hpp"
@@ -87,10 +88,12 @@ PassPlan plan_pass(const Plan& plan, bool is_first_pass);
 /// Collective: rank 0 opens the first partition's group (its member list only, no data) and
 /// checks the pipeline against it: no derived column shadows a column of the lake and, unless bad
 /// partitions are skipped, every raw input exists. A file that cannot be opened is left to the
-/// reader (and the bad-partition policy).
+/// reader (and the bad-partition policy). Under `[lake] isolate = true` the group is first listed
+/// by `checker` in another process, and a file it refuses is not opened here either.
 void check_pipeline_columns(const mpi::Communicator& comm, const job::JobSpec& job,
                             const std::vector<lake::PartitionInfo>& partitions,
-                            const transform::Pipeline& pipeline);
+                            const transform::Pipeline& pipeline,
+                            const PartitionChecker& checker);
 
 /// Runs fn on the root only; a failure there becomes the same AgreedError on every rank.
 void on_root(const mpi::Communicator& comm, const std::function<void()>& fn);

@@ -2,6 +2,7 @@
 // bad-partition policy, stop requests and progress; failures are agreed on at the end.
 #include "pass_executor.hpp"
 
+#include "isolated_check.hpp"
 #include "partial_cache.hpp"
 #include "unit_dispenser.hpp"
 
@@ -45,7 +46,7 @@ bool stop_before_next(const RunOptions& options, std::int64_t num_started) {
 }
 
 Attempt attempt_partition(const mpi::Communicator& comm, const PartitionTask& task,
-                          std::vector<double>& buffer) {
+                          const RunOptions& options, std::vector<double>& buffer) {
   const auto fail_or_skip = [&](const std::string& message, ErrorKind kind) -> Attempt {
     // Only a partition found bad when first read is skipped: one that fails in a later pass
     // (after it shaped the fit so far) fails the job.
@@ -60,6 +61,10 @@ Attempt attempt_partition(const mpi::Communicator& comm, const PartitionTask& ta
     skipped.skipped_reason = message;
     return {std::move(skipped), std::nullopt};
   };
+  // Outside the try: a checker that cannot run fails the job; it does not make the file bad.
+  const IsolatedVerdict verdict = check_in_isolation(task, options);
+  if (verdict.is_interrupted) return {std::nullopt, std::nullopt, true};
+  if (verdict.refusal) return fail_or_skip(*verdict.refusal, ErrorKind::data);
   try {
     // The file's identity before reading it: one changed while being read is read again.
     const std::string cache_key =
@@ -129,7 +134,7 @@ std::vector<Attempt> attempt_in_parallel(const mpi::Communicator& comm,
       try {
         PartitionTask task = tasks[position];
         task.accumulator.num_threads = 1;
-        attempt = attempt_partition(comm, task, buffer);
+        attempt = attempt_partition(comm, task, options, buffer);
         if (attempt.failure) is_halted = true;
         if (attempt.is_interrupted) {
           stopped = true;
@@ -275,7 +280,7 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
           if (is_stop || next_planned == tasks.size()) break;
           task = tasks[next_planned++];
         }
-        Attempt attempt = attempt_partition(comm, *task, buffer);
+        Attempt attempt = attempt_partition(comm, *task, options, buffer);
         if (attempt.is_interrupted) {
           work.is_stopped = is_halted = true;
           continue;

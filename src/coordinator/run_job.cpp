@@ -251,7 +251,9 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
 
   std::vector<lake::PartitionInfo> partitions = discover(comm, job);
   const transform::Pipeline pipeline = compile_pipeline_everywhere(comm, job, partitions);
-  if (!pipeline.is_empty()) check_pipeline_columns(comm, job, partitions, pipeline);
+  if (!pipeline.is_empty()) {
+    check_pipeline_columns(comm, job, partitions, pipeline, options.check_partition);
+  }
   trainer = make_job_trainer(comm, job, pipeline, std::move(trainer));
   const std::vector<std::string> columns = trainer->columns();
   const std::int64_t warm_start_version = warm_start(comm, job, options, *trainer);

@@ -85,4 +85,10 @@ std::vector<std::string> member_names(hid_t group) {
   return names;
 }
 
+std::int64_t num_open_files() {
+  const ssize_t count = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_FILE);
+  check_status(count < 0 ? -1 : 0, "cannot count the open HDF5 files");
+  return static_cast<std::int64_t>(count);
+}
+
 } // namespace sluice::hdf5

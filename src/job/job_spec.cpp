@@ -162,6 +162,18 @@ void read_lake(TableReader& root, JobSpec& job, const std::filesystem::path& bas
   job.lake.on_nonfinite =
       choose(lake, "on_nonfinite", NonFiniteAction::error,
              {{"error", NonFiniteAction::error}, {"drop_rows", NonFiniteAction::drop_rows}});
+  job.lake.isolate = lake.boolean("isolate").value_or(job.lake.isolate);
+  job.lake.isolate_memory_bytes =
+      lake.integer("isolate_memory_bytes").value_or(job.lake.isolate_memory_bytes);
+  // Below 256 MiB the process cannot even map the program and its libraries.
+  if (job.lake.isolate_memory_bytes != 0 && job.lake.isolate_memory_bytes < (std::int64_t{256} << 20)) {
+    lake.fail("isolate_memory_bytes", "must be 0 (automatic) or at least 268435456 (256 MiB)");
+  }
+  job.lake.isolate_timeout_s = lake.number("isolate_timeout_s").value_or(job.lake.isolate_timeout_s);
+  if (!std::isfinite(job.lake.isolate_timeout_s) || job.lake.isolate_timeout_s < 1 ||
+      job.lake.isolate_timeout_s > 86400) {
+    lake.fail("isolate_timeout_s", "must be 1..86400 seconds");
+  }
   if (const toml::table* select = lake.table("select")) {
     TableReader selection(select, "lake.select.", job.source);
     for (const auto& [key, node] : *select) {

@@ -1,6 +1,8 @@
 // The checks a partition passes before HDF5 reads any of its values.
 #include "partition_guard.hpp"
 
+#include "name_heap_check.hpp"
+
 #include "sluice/error.hpp"
 #include "sluice/hdf5/error.hpp"
 
@@ -127,17 +129,47 @@ PartitionGuard::PartitionGuard(std::filesystem::path path, const ReadLimits& lim
 }
 
 hdf5::GroupHandle PartitionGuard::open_group(hid_t file, const std::string& group) const {
-  refused_link_.clear();
-  const hid_t id = H5Gopen2(file, group.c_str(), group_access_.get());
-  if (id >= 0) return hdf5::GroupHandle(id);
-  H5Eclear2(H5E_DEFAULT);
-  if (!refused_link_.empty()) {
-    throw DataError(fmt::format(
-        "group '{}' is reached through an external link to '{}': links out of the partition are "
-        "refused",
-        group, printable(refused_link_)));
+  // One level at a time, so that each group's names are checked before a lookup reads them.
+  hdf5::GroupHandle current(hdf5::check_id(H5Gopen2(file, "/", group_access_.get()),
+                                           "cannot open the root group"));
+  check_names(file, current.get(), "/");
+  std::string opened;
+  for (std::size_t start = 0; start < group.size();) {
+    std::size_t end = group.find('/', start);
+    if (end == std::string::npos) end = group.size();
+    const std::string component = group.substr(start, end - start);
+    start = end + 1;
+    if (component.empty()) continue;
+    opened += "/" + component;
+    refused_link_.clear();
+    const hid_t id = H5Gopen2(current.get(), component.c_str(), group_access_.get());
+    if (id < 0) {
+      H5Eclear2(H5E_DEFAULT);
+      if (!refused_link_.empty()) {
+        throw DataError(fmt::format(
+            "group '{}' is reached through an external link to '{}': links out of the partition "
+            "are refused",
+            group, printable(refused_link_)));
+      }
+      throw DataError(fmt::format("group '{}' not found", group));
+    }
+    current = hdf5::GroupHandle(id);
+    check_names(file, current.get(), opened);
   }
-  throw DataError(fmt::format("group '{}' not found", group));
+  return current;
+}
+
+void PartitionGuard::check_names(hid_t file, hid_t group, const std::string& name) const {
+  H5O_info_t info{};
+  hsize_t user_block_bytes = 0;
+  hdf5::PropertyListHandle creation(
+      hdf5::check_id(H5Fget_create_plist(file), "cannot read the file's creation properties"));
+  if (H5Oget_info2(group, &info, H5O_INFO_BASIC) < 0 ||
+      H5Pget_userblock(creation.get(), &user_block_bytes) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return; // libhdf5 reports a header it cannot read at the first lookup
+  }
+  check_name_heap(path_, file_bytes_, user_block_bytes, info.addr, printable(name));
 }
 
 bool PartitionGuard::has_link(hid_t group, const std::string& name) const {

@@ -42,7 +42,9 @@ public:
   PartitionGuard(const PartitionGuard&) = delete;
   PartitionGuard& operator=(const PartitionGuard&) = delete;
 
-  /// Opens the table's group without following external links; DataError if that is impossible.
+  /// Opens the table's group one level at a time without following external links; DataError if
+  /// that is impossible. Before any name is looked up in a group (the root, then each level), its
+  /// local heap must lie inside the file (check_name_heap).
   hdf5::GroupHandle open_group(hid_t file, const std::string& group) const;
 
   /// True if `name` exists in group (looked up without following external links).
@@ -62,6 +64,7 @@ public:
                     std::int64_t count) const;
 
 private:
+  void check_names(hid_t file, hid_t group, const std::string& name) const;
   void check_link(hid_t group, const std::string& name) const;
   void check_storage(hid_t dataset) const;
   void check_bit_layout(const hdf5::Dataset& dataset) const;

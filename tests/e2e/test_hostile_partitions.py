@@ -1,5 +1,5 @@
 """Partitions crafted against libhdf5 (links and storage outside the file, filters outside the
-allowlist, forged sizes, decompression bombs) are refused before any value is read: in error mode
+allowlist, forged sizes, decompression bombs, forged local heaps) are refused before any value is read: in error mode
 with exit 4, one exact message naming the file, the dataset and the rule, and the registry
 untouched; in skip mode listed in the snapshot and the run report with that reason.
 
@@ -17,6 +17,7 @@ import numpy as np
 
 import hostile_partitions as hp
 import sluice_e2e as e2e
+import crashing_partitions as cp
 from test_bad_input import DAYS, GOOD_MODEL, good_columns, write_good_lake
 
 BAD_DAY = "2026-11-09"
@@ -47,6 +48,11 @@ class HostilePartitionsTest(e2e.TempDirTestCase):
         def contiguous_offset(path):
             with h5py.File(path, "r") as f:
                 return f["x1"].id.get_offset()
+
+        def heap_bytes(path):
+            with open(path, "rb") as f:
+                data = f.read()
+            return cp.read_u64(data, cp.Layout(data).heap_data_size())
 
         def stored(path):
             with h5py.File(path, "r") as f:
@@ -98,6 +104,17 @@ class HostilePartitionsTest(e2e.TempDirTestCase):
                        "chunk (a decompression bomb)", {}),
             ("two-dimensional", lambda p: hp.two_dimensional(p, c), "/x2",
              lambda p: "dataset has 2 dimensions, a column must be 1-D", {}),
+            # The root group's local heap, read from the file's bytes before libhdf5 loads it.
+            ("forged-heap-size", lambda p: cp.forged_heap_size(p, c), None,
+             lambda p: "group '/' keeps its member names in a local heap whose data segment of "
+                       f"{cp.FORGED_HEAP_BYTES} bytes at byte 0 does not fit in the file's "
+                       f"{os.path.getsize(p)} bytes (a forged heap, which libhdf5 would allocate in "
+                       "full before reading it): a group's local heap must lie inside the file", {}),
+            ("cyclic-heap-free-list", lambda p: cp.cyclic_heap_free_list(p, c), None,
+             lambda p: "group '/' keeps its member names in a local heap whose free list runs in a "
+                       f"cycle (more than the {heap_bytes(p) // 16} blocks its {heap_bytes(p)}-byte "
+                       "data segment can hold; libhdf5 would follow it forever, allocating as it "
+                       "goes): a heap's free list must end", {}),
             # Names from the file reach the message, the run report's JSON and the terminal: bytes
             # that are not UTF-8 become '?'.
             ("non-utf8-name", lambda p: hp.renamed(p, c, "x2", b"x2\x90\xff"), None,

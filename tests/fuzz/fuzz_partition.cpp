@@ -1,8 +1,6 @@
 // libFuzzer harness: arbitrary bytes as a partition file, through the guarded open, schema
 // validation and bounded block reads that `sluice run` performs on every partition.
 #include "sluice/error.hpp"
-#include "sluice/hdf5/file.hpp"
-#include "sluice/hdf5/library_lock.hpp"
 #include "sluice/lake/partition_reader.hpp"
 
 #include <hdf5.h>
@@ -46,15 +44,13 @@ void write_input(const std::uint8_t* data, std::size_t size) {
 }
 
 // `sluice run` with a pipeline lists the table's columns from the first partition before the
-// reader opens it (coordinator/lake_plan.cpp). The list doubles as the job's columns here, so
-// one harness covers partitions of every schema; unreadable metadata leaves the corpus schema.
+// reader opens it (coordinator/lake_plan.cpp, through the same guard). The list doubles as the
+// job's columns here, so one harness covers partitions of every schema; unreadable metadata
+// leaves the corpus schema.
 std::vector<std::string> listed_columns(const std::filesystem::path& path) {
   std::vector<std::string> columns;
   try {
-    const sluice::hdf5::LibraryLock lock = sluice::hdf5::lock_library();
-    sluice::hdf5::File file = sluice::hdf5::File::open_read(path);
-    sluice::hdf5::GroupHandle group = sluice::hdf5::open_group(file.id(), "/");
-    columns = sluice::hdf5::member_names(group.get());
+    columns = sluice::lake::column_names(path, "/", fuzz_limits);
   } catch (const sluice::Error&) {
   }
   if (columns.empty()) columns = {"x1", "x2", "x3", "y"};

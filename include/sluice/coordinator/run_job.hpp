@@ -1,6 +1,7 @@
 // run_job: the whole batch flow on every rank, from lake discovery to a published snapshot.
 #pragma once
 
+#include "sluice/coordinator/partition_check.hpp"
 #include "sluice/error.hpp"
 #include "sluice/job/job_spec.hpp"
 #include "sluice/model/trainer.hpp"
@@ -49,6 +50,10 @@ struct RunOptions {
   /// into place) and "pointer_moving" (root: just before CURRENT is renamed). The library only
   /// calls it; the application decides what happens (`sluice run --test-kill-at`).
   std::function<void(std::string_view)> fault_point;
+  /// Under `[lake] isolate = true`: checks each partition in another process before the first
+  /// pass opens it (partition_check.hpp). The application provides it; a job asking for
+  /// isolation without one fails before reading.
+  PartitionChecker check_partition;
 };
 
 /// What a champion/challenger gate ([publish.gate]) decided.

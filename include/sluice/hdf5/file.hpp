@@ -44,6 +44,9 @@ GroupHandle create_group(hid_t location, const std::string& name);
 bool has_link(hid_t location, const std::string& name);
 /// Names of the group's members in HDF5's name order.
 std::vector<std::string> member_names(hid_t group);
+/// How many HDF5 files this process still holds open, whoever opened them. libhdf5 1.10 keeps a
+/// file open when H5Fclose fails on corrupt metadata, and crashes on it when it shuts down.
+std::int64_t num_open_files();
 /// Dataset-creation property list with timestamps off, so output bytes are reproducible.
 PropertyListHandle untimed_creation_properties(hid_t property_class);
 

@@ -46,6 +46,15 @@ struct LakeSpec {
   std::int64_t max_chunk_bytes = std::int64_t{8} << 20;
   BadPartitionPolicy on_bad_partition = BadPartitionPolicy::error;
   NonFiniteAction on_nonfinite = NonFiniteAction::error;
+  /// Open and read each partition in a separate, resource-limited process before the first pass
+  /// reads it, so that a crash of libhdf5 on a crafted file refuses that partition instead of
+  /// ending the rank (docs/lake-format.md, "Containment").
+  bool isolate = false;
+  /// Address-space limit (RLIMIT_AS) of that process; 0: 1 GiB plus what the job's block and
+  /// chunk sizes need.
+  std::int64_t isolate_memory_bytes = 0;
+  /// Wall-clock and CPU-time limit of that process, per partition.
+  double isolate_timeout_s = 300.0;
 };
 
 /// The [model] table: the keys every kind shares; the rest is validated by the kind itself.

@@ -110,6 +110,30 @@ TEST(JobSpecTest, parse_refuses_missing_tables_and_bad_syntax) {
   EXPECT_THROW(load_job("/nonexistent/job.toml"), sluice::ConfigError);
 }
 
+TEST(JobSpecTest, parse_reads_and_checks_isolation_keys) {
+  const JobSpec defaults = parse_job(valid_job, "/base", "job.toml");
+  EXPECT_FALSE(defaults.lake.isolate);
+  EXPECT_EQ(defaults.lake.isolate_memory_bytes, 0);
+  EXPECT_EQ(defaults.lake.isolate_timeout_s, 300.0);
+  const JobSpec set = parse_job(
+      replaced(valid_job, "block_rows = 1000",
+               "block_rows = 1000\nisolate = true\nisolate_memory_bytes = 536870912\n"
+               "isolate_timeout_s = 12.5"),
+      "/base", "job.toml");
+  EXPECT_TRUE(set.lake.isolate);
+  EXPECT_EQ(set.lake.isolate_memory_bytes, 536870912);
+  EXPECT_EQ(set.lake.isolate_timeout_s, 12.5);
+  EXPECT_EQ(error_of(replaced(valid_job, "block_rows = 1000", "isolate = \"yes\"")),
+            "job.toml: 'lake.isolate' must be a boolean, got a string");
+  EXPECT_EQ(error_of(replaced(valid_job, "block_rows = 1000", "isolate_memory_bytes = 1048576")),
+            "job.toml: 'lake.isolate_memory_bytes' must be 0 (automatic) or at least 268435456 "
+            "(256 MiB)");
+  for (const std::string value : {"0", "0.5", "86401", "nan"}) {
+    EXPECT_EQ(error_of(replaced(valid_job, "block_rows = 1000", "isolate_timeout_s = " + value)),
+              "job.toml: 'lake.isolate_timeout_s' must be 1..86400 seconds");
+  }
+}
+
 TEST(JobSpecTest, parse_reads_and_checks_partition_size_limits) {
   // Without the keys, the job's limits are the reader's defaults.
   const JobSpec defaults = parse_job(valid_job, "/base", "job.toml");

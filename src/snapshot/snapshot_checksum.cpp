@@ -22,6 +22,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -34,12 +35,15 @@ constexpr std::string_view hdf5_signature = "\x89HDF\r\n\x1a\n";
 
 using Header = std::array<char, checksum_header_bytes>;
 
-// The one byte-exact rendering of a header: any other bytes in the header are damage.
-Header render(std::int64_t header_version, const SnapshotChecksum& checksum) {
+// The one byte-exact rendering of a header: any other bytes in the header are damage. Nothing
+// when the text does not fit: fields parsed back from a damaged header (a flipped newline lets a
+// field run on to the block's end) can make it longer than the header, and no header matches it.
+std::optional<Header> render(std::int64_t header_version, const SnapshotChecksum& checksum) {
   const std::string text = fmt::format("{}{}\nalgorithm xxh3-128\ncontent-bytes {}\ncontent-xxh3-128 {}\n",
                                        magic, header_version, checksum.content_bytes,
                                        checksum.xxh3_128);
   Header header{};
+  if (text.size() > header.size()) return std::nullopt;
   std::copy(text.begin(), text.end(), header.begin());
   return header;
 }
@@ -123,7 +127,8 @@ SnapshotChecksum seal_snapshot_file(const std::filesystem::path& path) {
                                 path, checksum_header_bytes));
   }
   const SnapshotChecksum checksum = hash_content(file.get(), path);
-  const Header header = render(checksum_header_version, checksum);
+  // A computed checksum renders to about 100 bytes, well inside the header.
+  const Header header = render(checksum_header_version, checksum).value();
   if (::pwrite(file.get(), header.data(), header.size(), 0) != static_cast<ssize_t>(header.size())) {
     throw IoError(fmt::format("cannot write the checksum header of {}: {}", path, std::strerror(errno)));
   }

@@ -101,13 +101,15 @@ Values parameters_of(const Snapshot& s) {
   s.model->save(map);
   Values values;
   for (const auto& [name, value] : map.values()) {
+    // `key`, not the binding itself: lambdas capture structured bindings only from C++20 on,
+    // which clang 14 (the sanitizer and fuzzing builds) does not implement yet.
     std::visit(
-        [&](const auto& v) {
+        [&values, &key = name](const auto& v) {
           using T = std::decay_t<decltype(v)>;
           if constexpr (std::is_same_v<T, Eigen::MatrixXd>) {
-            values[name] = matrix_json(v);
+            values[key] = matrix_json(v);
           } else {
-            values[name] = v;
+            values[key] = v;
           }
         },
         value);

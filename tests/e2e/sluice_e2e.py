@@ -40,6 +40,11 @@ MPI_ENV = {
 
 ERROR_PREFIX = "sluice: error:"
 
+# First lines of AddressSanitizer, LeakSanitizer, UndefinedBehaviorSanitizer and ThreadSanitizer
+# reports (builds with -DSLUICE_SANITIZE=...). A test that expects sluice to fail would otherwise
+# take a sanitizer's non-zero exit for the failure it wanted.
+SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak)Sanitizer|Sanitizer has encountered a fatal error|runtime error: |WARNING: ThreadSanitizer")
+
 
 def main():
     """Parses --sluice/--mpiexec/--ranks, then hands the rest of the arguments to unittest."""
@@ -76,6 +81,12 @@ class Result:
 
     def error_lines(self):
         return [line for line in self.stderr.splitlines() if ERROR_PREFIX in line]
+
+    def check_sanitizers(self):
+        """Fails the test on any sanitizer report in this command's output, whatever its exit code."""
+        if SANITIZER_REPORT.search(self.stderr or "") or SANITIZER_REPORT.search(self.stdout or ""):
+            raise AssertionError("sanitizer report\n" + self.describe())
+        return self
 
     def field(self, name):
         """An integer printed as 'name=N' on stdout (e.g. ranks=2, cached=3), or None."""
@@ -162,7 +173,7 @@ def finish(process, args, timeout=DEFAULT_TIMEOUT_S):
         stdout, stderr = process.communicate()
         raise AssertionError(f"timed out after {timeout} s (hang?)\n"
                              + Result(args, None, stdout, stderr).describe())
-    return Result(args, process.returncode, stdout, stderr)
+    return Result(args, process.returncode, stdout, stderr).check_sanitizers()
 
 
 class Running:
@@ -227,7 +238,7 @@ class Running:
             if not any(thread.is_alive() for thread in self._threads):
                 stream.close()
         stderr = "".join(line for line in self.lines if line is not None)
-        return Result(self.args, self.process.returncode, "".join(self._stdout), stderr)
+        return Result(self.args, self.process.returncode, "".join(self._stdout), stderr).check_sanitizers()
 
 
 def sluice(args, ranks=None, cwd=None, env=None, timeout=DEFAULT_TIMEOUT_S):

@@ -39,7 +39,7 @@ class ExamplesTest(e2e.TempDirTestCase):
             result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired as timeout:
             raise AssertionError(f"{script} timed out after {TIMEOUT_S} s\n{timeout.stdout}\n{timeout.stderr}")
-        described = e2e.Result(command, result.returncode, result.stdout, result.stderr).describe()
+        described = e2e.Result(command, result.returncode, result.stdout, result.stderr).check_sanitizers().describe()
         if e2e.Config.verbose:
             print(result.stdout, file=sys.stderr)
         self.assertEqual(result.returncode, 0, described)

@@ -20,6 +20,7 @@ class ReportPlacementTest(e2e.TempDirTestCase):
                 "--threads", threads]
         process = subprocess.run([str(a) for a in args], env=e2e.environment(), text=True,
                                      capture_output=True, timeout=e2e.DEFAULT_TIMEOUT_S)
+        e2e.Result(args, process.returncode, process.stdout, process.stderr).check_sanitizers()
         self.assertEqual(process.returncode, 0, process.stderr)
         with open(self.path("registry", name, "v000001.report.json")) as f:
             report = json.load(f)

@@ -171,7 +171,7 @@ class Server:
         except Exception:
             e2e.kill_group(self.process)
             raise
-        result = e2e.Result(self.args, self.process.returncode, self.first_line + stdout, stderr)
+        result = e2e.Result(self.args, self.process.returncode, self.first_line + stdout, stderr).check_sanitizers()
         self.testcase.assertEqual(result.returncode, 0, result.describe())
         self.testcase.assertIn("stopped", stdout, result.describe())
         return result

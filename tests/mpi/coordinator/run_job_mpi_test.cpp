@@ -44,6 +44,22 @@ model::ParameterMap parameters_of(const coordinator::RunResult& result) {
   return parameters;
 }
 
+// One job per kind over the lake "lake" of 4 features (name, job text): the ridge alpha search,
+// PCA and k-means, plus ridge itself when asked.
+std::vector<std::pair<std::string, std::string>> kind_jobs(const std::string& lake_table,
+                                                           bool with_ridge) {
+  std::vector<std::pair<std::string, std::string>> kinds = {
+      {"search", "kind = \"ridge\"\nlabel = \"y\"\nalpha = [0.01, 1.0, 100.0]\nfolds = 3\n"},
+      {"pca", "kind = \"pca\"\ncomponents = 2\n"},
+      {"kmeans", "kind = \"kmeans\"\nk = 3\nseed = 4\n"}};
+  if (with_ridge) kinds.insert(kinds.begin(), {"ridge", "kind = \"ridge\"\nlabel = \"y\"\nalpha = 0.5\n"});
+  for (auto& [name, model] : kinds) {
+    model = lake_table + "[model]\n" + R"(features = ["x00", "x01", "x02", "x03"])" + "\n" + model +
+            fmt::format("[publish]\nregistry = \"registry\"\nname = \"{}\"\n", name);
+  }
+  return kinds;
+}
+
 } // namespace
 
 TEST(RunJobMpiTest, run_matches_dense_solve_and_serial_fold_bitwise) {
@@ -117,16 +133,8 @@ TEST(RunJobMpiTest, every_kind_has_the_bits_of_a_one_process_fit) {
                                      .rows_per_partition = 2500, .num_features = 4, .seed = 21,
                                      .skew = 1.0};
   testing_support::write_lake(comm, options);
-  const std::string features = R"(features = ["x00", "x01", "x02", "x03"])";
-  const std::string lake_table = "[lake]\npath = \"lake\"\nblock_rows = 2048\n";
-  const std::string publish = "[publish]\nregistry = \"registry\"\nname = \"{}\"\n";
-  const std::vector<std::pair<std::string, std::string>> kinds = {
-      {"search", "kind = \"ridge\"\nlabel = \"y\"\nalpha = [0.01, 1.0, 100.0]\nfolds = 3\n"},
-      {"pca", "kind = \"pca\"\ncomponents = 2\n"},
-      {"kmeans", "kind = \"kmeans\"\nk = 3\nseed = 4\n"}};
-  for (const auto& [name, model] : kinds) {
-    const std::string text = lake_table + "[model]\n" + features + "\n" + model +
-                             fmt::format(fmt::runtime(publish), name);
+  for (const auto& [name, text] :
+       kind_jobs("[lake]\npath = \"lake\"\nblock_rows = 2048\n", false)) {
     job::JobSpec job = testing_support::make_job(dir.path(), text);
     auto one_thread = coordinator::run_job(comm, job, {.threads = 1, .use_partial_cache = false});
     auto two_threads = coordinator::run_job(comm, job, {.threads = 2, .use_partial_cache = false});
@@ -148,18 +156,8 @@ TEST(RunJobMpiTest, split_partitions_have_the_bits_of_whole_ones_for_every_kind)
                                      .rows_per_partition = 3667, .num_features = 4, .seed = 5,
                                      .skew = 1.0};
   testing_support::write_lake(comm, options);
-  const std::string features = R"(features = ["x00", "x01", "x02", "x03"])";
-  const std::string lake_table =
-      "[lake]\npath = \"lake\"\nblock_rows = 256\nsplit_rows = 1024\n";
-  const std::string publish = "[publish]\nregistry = \"registry\"\nname = \"{}\"\n";
-  const std::vector<std::pair<std::string, std::string>> kinds = {
-      {"ridge", "kind = \"ridge\"\nlabel = \"y\"\nalpha = 0.5\n"},
-      {"search", "kind = \"ridge\"\nlabel = \"y\"\nalpha = [0.01, 1.0, 100.0]\nfolds = 3\n"},
-      {"pca", "kind = \"pca\"\ncomponents = 2\n"},
-      {"kmeans", "kind = \"kmeans\"\nk = 3\nseed = 4\n"}};
-  for (const auto& [name, model] : kinds) {
-    const std::string text = lake_table + "[model]\n" + features + "\n" + model +
-                             fmt::format(fmt::runtime(publish), name);
+  for (const auto& [name, text] :
+       kind_jobs("[lake]\npath = \"lake\"\nblock_rows = 256\nsplit_rows = 1024\n", true)) {
     job::JobSpec split = testing_support::make_job(dir.path(), text);
     job::JobSpec whole = split;
     whole.run.split = false;

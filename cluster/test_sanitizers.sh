@@ -45,6 +45,10 @@ else
   compilers=(-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++)
 fi
 excluded_labels='^(slurm|multihost|fuzz|install)$'
+# e2e_isolation crashes libhdf5 on purpose (SIGSEGV in the checker process, and in a run without
+# isolation to prove the inputs crash): under ASan the sanitizer catches that signal, prints a
+# report and exits 1, so the run no longer dies by the signal the test and the checker look for.
+excluded_tests='^e2e_isolation\.'
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON \
       -DSLUICE_BUILD_BENCH=OFF -DSLUICE_SANITIZE="$kind" "${compilers[@]}" >/dev/null
@@ -59,7 +63,7 @@ echo "sanitizers ($kind): built $build in $((SECONDS - start)) s"
 
 start=$SECONDS
 cd "$build"
-selection=(-LE "$excluded_labels")
+selection=(-LE "$excluded_labels" -E "$excluded_tests")
 [[ $full == 1 ]] || selection+=(-R "$slice_tests")
 status=0
 GTEST_COLOR=no ctest --output-on-failure -j "$jobs" "${selection[@]}" "$@" || status=$?

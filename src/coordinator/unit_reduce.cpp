@@ -4,15 +4,7 @@
 namespace sluice::coordinator {
 namespace {
 
-// into ⊕ from, where an empty partial stands for "nothing" (as in the merge tree).
-void combine(model::Partial& into, model::Partial from, const schedule::MergeFunction& merge) {
-  if (from.empty()) return;
-  if (into.empty()) {
-    into = std::move(from);
-    return;
-  }
-  merge(into, from);
-}
+using schedule::combine;
 
 model::Partial fold(std::vector<model::Partial> segments, const schedule::MergeFunction& merge) {
   model::Partial result;

@@ -6,19 +6,14 @@
 #include <fmt/format.h>
 
 namespace sluice::schedule {
-namespace {
-
-// The merge of two optional values, where an empty vector stands for "nothing".
-void combine(std::vector<double>& left, std::vector<double> right, const MergeFunction& merge) {
+void combine(std::vector<double>& into, std::vector<double> right, const MergeFunction& merge) {
   if (right.empty()) return;
-  if (left.empty()) {
-    left = std::move(right);
+  if (into.empty()) {
+    into = std::move(right);
     return;
   }
-  merge(left, right);
+  merge(into, right);
 }
-
-} // namespace
 
 std::vector<std::vector<int>> merge_tree_homes(std::span<const int> leaf_owner) {
   std::vector<std::vector<int>> homes;

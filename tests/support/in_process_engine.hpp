@@ -55,12 +55,10 @@ inline int fit_in_process(sluice::model::Trainer& trainer,
           const std::int64_t count = std::min(block_rows, end - row);
           accumulator->add_block(data.data() + row, data.rows(), count, options.num_threads);
         }
-        std::vector<double> segment = accumulator->finish();
-        if (folded.empty()) {
-          folded = std::move(segment);
-        } else if (!segment.empty()) {
-          trainer.merge(folded, segment);
-        }
+        sluice::schedule::combine(folded, accumulator->finish(),
+                                  [&](std::vector<double>& into, const std::vector<double>& from) {
+                                    trainer.merge(into, from);
+                                  });
         if (rows == 0) break;
       }
       partials[i] = std::move(folded);

@@ -60,7 +60,6 @@ public:
   /// The checksum of the rows read since the start (or the previous call), after which hashing
   /// starts afresh: one digest per segment of a partition read in segments.
   std::uint64_t take_segment_checksum();
-  std::int64_t next_row() const noexcept { return next_row_; }
   /// Bytes delivered so far (rows read × columns × 8).
   std::int64_t bytes_read() const noexcept { return bytes_read_; }
 

@@ -14,6 +14,10 @@ namespace sluice::schedule {
 /// into ← into ⊕ from, where into covers lower partition indices. Never called with an empty side.
 using MergeFunction = std::function<void(std::vector<double>& into, const std::vector<double>& from)>;
 
+/// into ⊕ right, where an empty vector stands for "nothing" (a leaf that contributed nothing):
+/// the merge the tree applies at every node.
+void combine(std::vector<double>& into, std::vector<double> right, const MergeFunction& merge);
+
 /// The tree over n leaves: level 0 holds the leaves, node j of level l covers leaves
 /// [j·2^l, (j+1)·2^l). A node is computed on its home: the owner of its lowest participating leaf
 /// (leaf_owner[i] < 0: partition i takes no part). homes[l][j] is that rank, or -1.

@@ -20,6 +20,7 @@
 #                        daemons' links after 5 s idle, 3 probes 2 s apart, so a dead link or host
 #                        ends the job in about 11 s instead of about 8 minutes); "" drops them
 #   SLUICE_SRUN_ARGS     extra srun words
+#   SLUICE_RUN_ARGS      extra `sluice run` words (e.g. "--no-cache")
 #   SLUICE_REQUEUE       auto (requeue, else resubmit) | requeue | resubmit | never
 #   SLUICE_MAX_RESTARTS  stop requeueing after this many restarts (default 20)
 #   SLUICE_FAST_REQUEUE  1 (default): after a requeue, cut Slurm's start delay for it to about
@@ -129,6 +130,9 @@ sluice_command() {
   local job=$2 slots=$SLUICE_ALLOC_TASKS
   local -a extra run_args=(run "$job")
   [[ -n $SLUICE_THREADS ]] && run_args+=(--threads "$SLUICE_THREADS")
+  local -a more_run_args
+  read -r -a more_run_args <<<"${SLUICE_RUN_ARGS-}"
+  run_args+=("${more_run_args[@]}")
   case $SLUICE_LAUNCHER in
     mpirun)
       read -r -a extra <<<"${SLUICE_MPIRUN_ARGS---bind-to none}"

@@ -77,6 +77,8 @@ Attempt attempt_partition(const mpi::Communicator& comm, const PartitionTask& ta
     return {std::move(outcome), std::nullopt};
   } catch (const PartitionInterrupted&) {
     return {std::nullopt, std::nullopt, true};
+  } catch (const PeerSilentError&) {
+    throw; // rank 0 lost a rank while reading this partition: not this file's fault
   } catch (const Error& error) {
     return fail_or_skip(error.what(), kind_of(error));
   } catch (const std::exception& error) {
@@ -297,6 +299,9 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
         ++num_done;
       }
     }
+  } catch (const PeerSilentError&) {
+    // Agreeing on a failure would wait for the silent rank forever: the job is ended instead.
+    throw;
   } catch (const std::exception& error) {
     failure = LocalFailure{-1, fmt::format("{} [rank {}]", error.what(), comm.rank()),
                            kind_of(error)};

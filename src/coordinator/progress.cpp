@@ -62,9 +62,20 @@ void Progress::send(std::int64_t a, std::int64_t b, std::int64_t c) {
 }
 
 void Progress::heartbeat() {
-  if (comm_.is_root() || peer_timeout_s_ <= 0) return;
+  if (peer_timeout_s_ <= 0) return;
+  const double now = comm_.wall_time();
   const double interval = std::clamp(peer_timeout_s_ / 5.0, 0.05, 2.0);
-  if (comm_.wall_time() - last_sent_ >= interval) send(heartbeat_marker, 0, 0);
+  if (now - last_sent_ < interval) return;
+  if (!comm_.is_root()) {
+    send(heartbeat_marker, 0, 0);
+    return;
+  }
+  // Rank 0 between its own blocks: a host lost while rank 0 still has work of its own is noticed
+  // within the timeout, not only once rank 0 has finished its share. The messages that queued
+  // up while it read are taken in first, so a long block of its own is not taken for silence.
+  last_sent_ = now;
+  drain(false);
+  check_silence(comm_.wall_time());
 }
 
 void Progress::check_silence(double now) const {

@@ -28,13 +28,15 @@ public:
   /// `work` weighs each partition for the fraction done and the ETA: its rows when they are
   /// known, its file size in the first pass (files are opened only when read). Collective.
   /// `peer_timeout_s` > 0: the other ranks send a heartbeat at least every
-  /// peer_timeout_s / 5 s (from heartbeat(), between blocks), and rank 0, once its own share is
-  /// done, throws PeerSilentError naming a rank (and its host) it has not heard from for longer.
+  /// peer_timeout_s / 5 s (from heartbeat(), between blocks), and rank 0, between its own blocks
+  /// (heartbeat()) and while it waits for the others, throws PeerSilentError naming a rank (and
+  /// its host) it has not heard from for longer.
   Progress(const mpi::Communicator& comm, const std::vector<int>& owner,
            const std::vector<std::int64_t>& work, double peer_timeout_s = 0.0);
 
   void partition_done(std::int64_t rows, std::int64_t bytes, std::int64_t work);
-  /// Between blocks, on the thread that talks MPI: other ranks tell rank 0 they are alive.
+  /// Between blocks, on the thread that talks MPI: other ranks tell rank 0 they are alive; rank 0
+  /// takes their messages in and checks that none has gone silent.
   void heartbeat();
   /// Collective in effect: rank 0 returns once every rank called local_done.
   void local_done();

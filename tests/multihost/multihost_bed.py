@@ -33,6 +33,9 @@ MPI_ENV = {
 # What cluster/slurm ships for mpirun: a dead link or host ends the job in seconds, not minutes.
 KEEPALIVE = ["--mca", "oob_tcp_keepalive_time", "5", "--mca", "oob_tcp_keepalive_intvl", "2",
              "--mca", "oob_tcp_keepalive_probes", "3"]
+# What the documented mpirun recipe adds for hostfiles: ssh (here agent.sh, which honours it) gives
+# up on a host that does not answer after 10 s instead of after TCP's two minutes.
+CONNECT_TIMEOUT = ["--mca", "plm_rsh_args", "-o ConnectTimeout=10"]
 
 
 class Config:
@@ -219,21 +222,25 @@ class TestBed:
     def netns(self, index):
         return self.host(index)
 
+    def address(self, index):
+        return f"{self.net}.{10 + index}"
+
     def exec_args(self, index, *command):
         """COMMAND run inside host INDEX; the test bed's settings travel with it (mpirun's launch
         agent, started inside, needs them too)."""
         settings = [f"{key}={value}" for key, value in sorted(self.env.items())]
         return ["env", *settings, TESTBED, "exec", index, *command]
 
-    def mpirun_args(self, ranks, args, slots=2, extra=()):
-        """mpirun started on host 1, with ranks on hosts 1..N (slots each), running sluice ARGS."""
+    def mpirun_args(self, ranks, args, extra=(), hostfile=None):
+        """mpirun started on host 1, with ranks on the hosts of HOSTFILE (default: hosts 1..N with
+        2 slots each), running sluice ARGS."""
         return self.exec_args(
-            1, Config.mpiexec, "-n", ranks, "--hostfile", self.hostfile,
+            1, Config.mpiexec, "-n", ranks, "--hostfile", hostfile or self.hostfile,
             "--mca", "plm_rsh_agent", AGENT,
             "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", f"{self.net}.0/24",
             "--mca", "oob_tcp_if_include", f"{self.net}.0/24",
             # Every host thinks it owns all cores: binding would pin ranks of two hosts together.
-            "--bind-to", "none", *KEEPALIVE, "-x", "OMP_NUM_THREADS", "-x", "SLUICE_PROGRESS_SECONDS",
+            "--bind-to", "none", *KEEPALIVE, *CONNECT_TIMEOUT, "-x", "OMP_NUM_THREADS", "-x", "SLUICE_PROGRESS_SECONDS",
             *extra, Config.sluice, *args)
 
     def pids(self, index, command_name):

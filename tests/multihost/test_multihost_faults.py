@@ -1,4 +1,4 @@
-"""Faults on a remote host (a killed rank, a killed orted daemon, a link taken down) end a two-host job quickly, with a message naming the lost host or rank, and leave the registry as it was."""
+"""Faults on a remote host (a killed rank, a killed orted daemon, a link taken down) end a two-host job quickly, with a message naming the lost host or rank, and leave the registry as it was; a hostfile naming a host that is unknown, off the network or silently dropping packets ends mpirun within seconds, naming that host."""
 
 import hashlib
 import os
@@ -52,6 +52,8 @@ class MultiHostFaultTest(bed.MultiHostTestCase):
     def tearDown(self):
         # A failed job may leave ranks or daemons behind on either host: only ours live there.
         subprocess.run(["ip", "-n", self.bed.netns(2), "link", "set", "eth0", "up"], check=False)
+        subprocess.run(["ip", "-n", self.bed.netns(1), "neigh", "del", self.bed.address(2), "dev", "eth0"],
+                       check=False, capture_output=True)
         for host in (1, 2):
             self.bed.end_processes(host)
 
@@ -113,6 +115,45 @@ class MultiHostFaultTest(bed.MultiHostTestCase):
         fault_time = time.monotonic()
         subprocess.run(["ip", "-n", self.bed.netns(2), "link", "set", "eth0", "down"], check=True)
         self.check_ended("link to host 2 down", running, fault_time, self.bed.host(2))
+
+    def check_unreachable_host_in_hostfile(self, name, hostname):
+        """The small job with a hostfile of host 1 and HOSTNAME: refused quickly, naming HOSTNAME."""
+        hostfile = self.path(f"hostfile-{name.replace(' ', '-')}")
+        with open(hostfile, "w") as f:
+            f.write(f"{self.bed.host(1)} slots=2\n{hostname} slots=2\n")
+        job = self.path("small.toml")
+        start = time.monotonic()
+        result = bed.run(self.bed.mpirun_args(4, ["run", job], hostfile=hostfile), timeout=EXIT_BOUND_S + 60)
+        seconds = time.monotonic() - start
+        type(self).times[name] = (seconds, result.returncode)
+        print(f"fault {name}: mpirun ended after {seconds:.1f} s, exit code {result.returncode}", flush=True)
+        self.assertNotEqual(result.returncode, 0, result.describe())
+        self.assertLess(seconds, EXIT_BOUND_S, result.describe())
+        self.assertIn(hostname, result.stderr, result.describe())
+        self.assertIn("unable to reliably start one or more daemons", result.stderr, result.describe())
+        self.assertEqual(self.bed.pids(1, "sluice"), [], "a rank was left running on host 1")
+        self.assertEqual(sorted(os.listdir(self.path("registry", "m"))), self.listing, result.describe())
+        return result
+
+    def test_4_hostfile_names_unknown_host(self):
+        result = self.check_unreachable_host_in_hostfile("hostfile names an unknown host", "sltbnone-h9")
+        self.assertIn("could not resolve hostname sltbnone-h9", result.stderr)
+
+    def test_5_hostfile_names_host_whose_link_is_down(self):
+        subprocess.run(["ip", "-n", self.bed.netns(2), "link", "set", "eth0", "down"], check=True)
+        result = self.check_unreachable_host_in_hostfile("hostfile names a host whose link is down",
+                                                         self.bed.host(2))
+        self.assertIn(f"connect to host {self.bed.host(2)} ({self.bed.address(2)}) port 22: No route to host",
+                      result.stderr)
+
+    def test_6_hostfile_names_host_that_drops_packets(self):
+        # Host 1 sends host 2's packets to a hardware address nobody has: every SYN is lost without
+        # an answer, as to a host powered off behind a switch, and only ConnectTimeout ends the wait.
+        subprocess.run(["ip", "-n", self.bed.netns(1), "neigh", "replace", self.bed.address(2), "lladdr",
+                        "02:00:00:00:00:01", "dev", "eth0", "nud", "permanent"], check=True)
+        result = self.check_unreachable_host_in_hostfile("hostfile names a host that drops packets",
+                                                         self.bed.host(2))
+        self.assertIn("connection timed out after 10 s", result.stderr)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,11 @@ expect "srun -c 2" "^sluice: run $work/job.toml --threads 2 OMP_NUM_THREADS=2\$"
 run_script sluice-run.sbatch job2.toml SLURM_TASKS_PER_NODE=1 SLURM_CPUS_PER_TASK=2
 ((rc == 0)) || fail "-c 2 with [run] threads = 2: exit $rc: $out"
 expect "mpirun -c 2" "^sluice: run $work/job2.toml --threads 2 OMP_NUM_THREADS=2\$"
+# SLUICE_RUN_ARGS: extra sluice words, after the script's own.
+run_script sluice-run.sbatch job.toml SLURM_TASKS_PER_NODE=1 SLURM_CPUS_PER_TASK=2 \
+  SLUICE_RUN_ARGS='--no-cache --dry-run'
+((rc == 0)) || fail "SLUICE_RUN_ARGS: exit $rc: $out"
+expect "SLUICE_RUN_ARGS" "^sluice: run $work/job.toml --threads 2 --no-cache --dry-run OMP_NUM_THREADS=2\$"
 
 # -c 2 against a job file asking for 3 threads: refused, naming both.
 run_script sluice-run.sbatch job3.toml SLURM_TASKS_PER_NODE=1 SLURM_CPUS_PER_TASK=2

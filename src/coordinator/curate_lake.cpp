@@ -252,8 +252,9 @@ CurateResult curate_lake(const mpi::Communicator& parent, const job::JobSpec& jo
   }
   // A transform job keeps no partials, and reads each partition whole (its fit passes still
   // accumulate on the split grid, like a training run's).
-  Plan plan = make_plan(comm, partitions, std::vector<std::int64_t>(partitions.size(), -1),
-                        job.lake.split_rows, nullptr);
+  const ProbedPartitions unsplit{.rows = std::vector<std::int64_t>(partitions.size(), -1),
+                                 .home = std::vector<int>(partitions.size(), -1)};
+  Plan plan = make_plan(comm, partitions, unsplit, job.lake.split_rows, nullptr);
   CurateResult result;
   if (compiled) {
     job::ModelSpec no_model; // only the pipeline's passes run here: the model is not trained

@@ -56,45 +56,62 @@ std::vector<lake::PartitionInfo> discover(const mpi::Communicator& comm, const j
   return partitions;
 }
 
-std::vector<std::int64_t> probe_large_partitions(const mpi::Communicator& comm,
-                                                 const job::JobSpec& job,
-                                                 const std::vector<lake::PartitionInfo>& partitions,
-                                                 const std::vector<std::string>& columns) {
-  std::vector<std::int64_t> rows(partitions.size(), -1);
+ProbedPartitions probe_large_partitions(const mpi::Communicator& comm, const job::JobSpec& job,
+                                        const std::vector<lake::PartitionInfo>& partitions,
+                                        const std::vector<std::string>& columns) {
+  ProbedPartitions probed{.rows = std::vector<std::int64_t>(partitions.size(), -1),
+                          .home = std::vector<int>(partitions.size(), -1)};
   // Under isolation no file is opened here before its isolated check, which reads it whole: such
   // runs read every partition whole (and still accumulate it on the split grid).
-  if (!job.run.split || job.lake.isolate) return rows;
+  if (!job.run.split || job.lake.isolate) return probed;
   // A file smaller than split_rows bytes holds at most split_rows rows unless it is compressed:
   // only larger files are opened here, a few in a lake of many small files.
   std::vector<std::size_t> candidates;
   for (std::size_t i = 0; i < partitions.size(); ++i) {
     if (partitions[i].file_bytes >= job.lake.split_rows) candidates.push_back(i);
   }
-  if (candidates.empty()) return rows;
+  if (candidates.empty()) return probed;
+  // Who opens each: balanced by file size as the plan balances whole files, since a file kept
+  // open here is then read by the rank that opened it.
+  std::vector<std::int64_t> candidate_bytes;
+  for (std::size_t i : candidates) candidate_bytes.push_back(partitions[i].file_bytes);
+  const schedule::Assignment openers = schedule::plan_partitions(candidate_bytes, comm.size());
   Json mine = Json::array();
-  for (std::size_t k = static_cast<std::size_t>(comm.rank()); k < candidates.size();
-       k += static_cast<std::size_t>(comm.size())) {
+  for (std::size_t k : openers.partitions[static_cast<std::size_t>(comm.rank())]) {
     const lake::PartitionInfo& partition = partitions[candidates[k]];
     try {
-      const lake::PartitionReader reader(partition.path, job.lake.group, columns,
-                                         {.max_column_bytes = job.lake.max_column_bytes,
-                                          .max_chunk_bytes = job.lake.max_chunk_bytes});
-      mine.push_back({candidates[k], reader.num_rows()});
+      auto reader = std::make_shared<lake::PartitionReader>(
+          partition.path, job.lake.group, columns,
+          lake::ReadLimits{.max_column_bytes = job.lake.max_column_bytes,
+                           .max_chunk_bytes = job.lake.max_chunk_bytes});
+      const std::int64_t rows = reader->num_rows();
+      // Kept for the first pass, which reads the file (whole, or its first split) through this
+      // handle; past the cap a file is closed and opened again by its reader.
+      const bool is_kept = probed.kept.size() < max_kept_readers;
+      if (is_kept) probed.kept.emplace(candidates[k], std::move(reader));
+      mine.push_back({candidates[k], rows, is_kept ? 1 : 0});
     } catch (const std::exception&) {
       // Left whole: the rank that reads it reports it, under the bad-partition policy.
     }
   }
-  std::vector<std::int64_t> packed(partitions.size(), -1);
+  // [partition, rows, home] triples from every rank, then rows and homes for everyone.
+  std::vector<std::int64_t> packed(2 * partitions.size(), -1);
   const std::vector<std::string> all = comm.gather(mine.dump());
   if (comm.is_root()) {
-    for (const std::string& text : all) {
-      for (const Json& entry : Json::parse(text)) {
-        packed[entry[0].get<std::size_t>()] = entry[1].get<std::int64_t>();
+    for (std::size_t rank = 0; rank < all.size(); ++rank) {
+      for (const Json& entry : Json::parse(all[rank])) {
+        const auto index = entry[0].get<std::size_t>();
+        packed[2 * index] = entry[1].get<std::int64_t>();
+        if (entry[2].get<int>() != 0) packed[2 * index + 1] = static_cast<std::int64_t>(rank);
       }
     }
   }
   comm.broadcast(packed);
-  return packed;
+  for (std::size_t i = 0; i < partitions.size(); ++i) {
+    probed.rows[i] = packed[2 * i];
+    probed.home[i] = static_cast<int>(packed[2 * i + 1]);
+  }
+  return probed;
 }
 
 std::vector<WorkUnit> make_units(const std::vector<std::int64_t>& probed_rows,
@@ -123,10 +140,11 @@ std::pair<std::size_t, std::size_t> Plan::units_of(std::size_t partition) const 
 }
 
 Plan make_plan(const mpi::Communicator& comm, const std::vector<lake::PartitionInfo>& partitions,
-               const std::vector<std::int64_t>& probed_rows, std::int64_t split_rows,
+               const ProbedPartitions& probed, std::int64_t split_rows,
                const PartialCache* cache) {
   Plan plan;
   std::vector<std::int64_t> packed;
+  const std::vector<std::int64_t>& probed_rows = probed.rows;
   on_root(comm, [&] {
     const std::vector<WorkUnit> units = make_units(probed_rows, split_rows);
     std::vector<std::int64_t> bytes;
@@ -158,9 +176,18 @@ Plan make_plan(const mpi::Communicator& comm, const std::vector<lake::PartitionI
                      plan.cached.size(), units.size(), cache->root().string());
       }
     }
+    // A file its home rank keeps open from the row count is read there: whole, or its first
+    // split (unless the unit's partial is cached and nobody reads it in the first pass).
+    std::vector<int> pinned(units.size(), -1);
+    for (std::size_t u = 0; u < units.size(); ++u) {
+      const WorkUnit& unit = units[u];
+      if (unit.first_row == 0 && unit.partition < probed.home.size() && !plan.cached.contains(u)) {
+        pinned[u] = probed.home[unit.partition];
+      }
+    }
     // Cached units skip the first pass only; later passes read them like any other, so they
     // are planned too.
-    schedule::Assignment assignment = schedule::plan_partitions(bytes, comm.size());
+    schedule::Assignment assignment = schedule::plan_partitions(bytes, comm.size(), pinned);
     packed.push_back(static_cast<std::int64_t>(units.size()));
     for (std::size_t u = 0; u < units.size(); ++u) {
       auto cached = plan.cached.find(u);
@@ -168,19 +195,20 @@ Plan make_plan(const mpi::Communicator& comm, const std::vector<lake::PartitionI
                     {static_cast<std::int64_t>(units[u].partition), units[u].first_row,
                      units[u].end_row, assignment.owner[u],
                      cached == plan.cached.end() ? 0 : cached->second.rows, bytes[u],
-                     cached != plan.cached.end() ? 1 : 0});
+                     cached != plan.cached.end() ? 1 : 0, pinned[u] >= 0 ? 1 : 0});
     }
     packed.push_back(static_cast<std::int64_t>(assignment.imbalance() * 1e6));
   });
   comm.broadcast(packed);
   const auto n = static_cast<std::size_t>(packed.front());
   for (std::size_t u = 0; u < n; ++u) {
-    const std::int64_t* at = packed.data() + 1 + 7 * u;
+    const std::int64_t* at = packed.data() + 1 + 8 * u;
     plan.units.push_back({static_cast<std::size_t>(at[0]), at[1], at[2]});
     plan.owner.push_back(static_cast<int>(at[3]));
     plan.rows.push_back(at[4]);
     plan.bytes.push_back(at[5]);
     plan.is_cached.push_back(static_cast<char>(at[6]));
+    plan.is_pinned.push_back(static_cast<char>(at[7]));
   }
   plan.imbalance = static_cast<double>(packed.back()) / 1e6;
   for (std::size_t p = 0; p < partitions.size(); ++p) {
@@ -215,8 +243,10 @@ void check_pipeline_columns(const mpi::Communicator& comm, const job::JobSpec& j
 }
 
 PassPlan plan_pass(const Plan& plan, bool is_first_pass) {
-  PassPlan pass{plan.owner, plan.rows, is_first_pass};
+  PassPlan pass{plan.owner, plan.rows, is_first_pass,
+                std::vector<char>(plan.units.size(), 0)};
   if (!is_first_pass) return pass;
+  pass.is_pinned = plan.is_pinned;
   for (std::size_t u = 0; u < plan.units.size(); ++u) {
     if (plan.is_cached[u]) pass.reader[u] = -1;
     pass.weight[u] = plan.bytes[u];

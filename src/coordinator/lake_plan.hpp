@@ -7,11 +7,13 @@
 #include "sluice/coordinator/partition_check.hpp"
 #include "sluice/job/job_spec.hpp"
 #include "sluice/lake/partition_info.hpp"
+#include "sluice/lake/partition_reader.hpp"
 #include "sluice/mpi/communicator.hpp"
 #include "sluice/snapshot/snapshot.hpp"
 #include "sluice/transform/pipeline.hpp"
 
 #include <map>
+#include <memory>
 #include <vector>
 
 namespace sluice::coordinator {
@@ -35,6 +37,9 @@ struct Plan {
   std::vector<std::int64_t> rows;
   std::vector<std::int64_t> bytes;     ///< the unit's share of its file's size (planning weight)
   std::vector<char> is_cached;         ///< first pass's partial comes from the partial cache
+  /// The first split of a partition whose file its owner keeps open from the row count: read by
+  /// that rank in the first pass whatever the schedule.
+  std::vector<char> is_pinned;
   std::map<std::size_t, PartitionOutcome> cached;  ///< root only, with partials, by unit
   double imbalance = 1.0;
   std::size_t num_split = 0;           ///< partitions shared out in several units
@@ -43,13 +48,32 @@ struct Plan {
   std::pair<std::size_t, std::size_t> units_of(std::size_t partition) const;
 };
 
-/// The rows of a partition found before the first pass, for those large enough to be split
-/// (file bytes >= lake.split_rows): -1 where it was not looked at or could not be opened (the
-/// reader reports such a file later). Each rank opens its share of them.
-std::vector<std::int64_t> probe_large_partitions(const mpi::Communicator& comm,
-                                                 const job::JobSpec& job,
-                                                 const std::vector<lake::PartitionInfo>& partitions,
-                                                 const std::vector<std::string>& columns);
+/// Partition files opened before the first pass and kept open for it, by partition index: the
+/// rank that opened a file to count its rows reads it (whole, or its first split) with the same
+/// handle.
+using OpenReaders = std::map<std::size_t, std::shared_ptr<lake::PartitionReader>>;
+
+/// What was learnt of the partitions large enough to be split before the first pass.
+struct ProbedPartitions {
+  /// Rows per partition, for those large enough to be split (file bytes >= lake.split_rows); -1
+  /// where a file was not looked at or could not be opened (the reader reports such a file
+  /// later).
+  std::vector<std::int64_t> rows;
+  /// Per partition: the rank that keeps the file open to read it (or its first split), or -1.
+  std::vector<int> home;
+  OpenReaders kept; ///< this rank's open files (those with home == this rank)
+};
+
+/// At most this many files stay open per rank between the row count and the first pass (file
+/// handles and HDF5's per-file caches); the others are opened again by their readers.
+inline constexpr std::size_t max_kept_readers = 64;
+
+/// Collective: each rank opens its share of the files large enough to be split (balanced by file
+/// size) and counts their rows. The file stays open on that rank (up to max_kept_readers), which
+/// then reads it whole or reads its first split: no file is opened only to be counted.
+ProbedPartitions probe_large_partitions(const mpi::Communicator& comm, const job::JobSpec& job,
+                                        const std::vector<lake::PartitionInfo>& partitions,
+                                        const std::vector<std::string>& columns);
 
 /// Pure: the work units of a lake, given the rows probed per partition (-1: unknown, one whole
 /// unit) and the split grid.
@@ -62,8 +86,9 @@ std::vector<lake::PartitionInfo> discover(const mpi::Communicator& comm, const j
 /// Collective: looks every partition up in the partial cache (if any) and balances the partitions over the ranks by file size
 /// (largest first to the least-loaded rank). No file is opened here: each partition is opened
 /// once, by the rank that reads it, which checks its schema then.
+/// `probed` (rows and homes, the same on every rank) from probe_large_partitions, or empty.
 Plan make_plan(const mpi::Communicator& comm, const std::vector<lake::PartitionInfo>& partitions,
-               const std::vector<std::int64_t>& probed_rows, std::int64_t split_rows,
+               const ProbedPartitions& probed, std::int64_t split_rows,
                const PartialCache* cache);
 
 /// Collective, after the first pass: every rank learns each unit's rows and which partitions
@@ -78,6 +103,7 @@ struct PassPlan {
   std::vector<int> reader;
   std::vector<std::int64_t> weight;
   bool is_first = false; ///< the first pass: where bad partitions may be skipped
+  std::vector<char> is_pinned; ///< first pass: read by `reader` even under dynamic assignment
 };
 
 /// The first pass leaves out cached partitions (their partials come from the cache) and,

@@ -346,9 +346,14 @@ PartitionOutcome process_partition(const PartitionTask& task, std::vector<double
     outcome.bytes = 0;
   } else {
     const std::vector<std::string>& columns = task.trainer->columns();
-    lake::PartitionReader reader(partition.path, task.job->lake.group, columns,
-                                 {.max_column_bytes = task.job->lake.max_column_bytes,
-                                  .max_chunk_bytes = task.job->lake.max_chunk_bytes});
+    const std::shared_ptr<lake::PartitionReader> opened =
+        task.open_reader != nullptr
+            ? task.open_reader
+            : std::make_shared<lake::PartitionReader>(
+                  partition.path, task.job->lake.group, columns,
+                  lake::ReadLimits{.max_column_bytes = task.job->lake.max_column_bytes,
+                                   .max_chunk_bytes = task.job->lake.max_chunk_bytes});
+    lake::PartitionReader& reader = *opened;
     const std::int64_t end_row = task.end_row < 0 ? reader.num_rows() : task.end_row;
     if (end_row > reader.num_rows()) {
       throw DataError(fmt::format("{}: holds {} rows, fewer than the {} planned when the job "

@@ -5,12 +5,14 @@
 
 #include "sluice/job/job_spec.hpp"
 #include "sluice/lake/partition_info.hpp"
+#include "sluice/lake/partition_reader.hpp"
 #include "sluice/model/trainer.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -69,6 +71,9 @@ struct PartitionTask {
   const PartialCache* partial_cache = nullptr;
   /// First pass: also gather the profile of the columns read (PartitionOutcome::profile).
   bool is_profiled = false;
+  /// The partition's file, already open and not yet read from (kept from counting its rows):
+  /// read through this handle rather than opened again.
+  std::shared_ptr<lake::PartitionReader> open_reader;
 };
 
 /// A partition abandoned part-way because a stop was requested: it has no outcome and is read

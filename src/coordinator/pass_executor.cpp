@@ -197,7 +197,8 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                   const std::vector<lake::PartitionInfo>& partitions,
                   const std::vector<WorkUnit>& units, const PassPlan& pass,
                   const RunOptions& options, int num_threads, RankCache& cache,
-                  const PartialCache* partial_cache, Progress& progress) {
+                  const PartialCache* partial_cache, Progress& progress,
+                  OpenReaders* open_readers) {
   PassWork work;
   std::optional<LocalFailure> failure;
   const model::AccumulatorOptions accumulator{
@@ -206,16 +207,25 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                        : model::NonFinitePolicy::error,
       .num_threads = num_threads};
   const bool is_dynamic = job.run.schedule == job::ScheduleMode::dynamic && pass.is_first;
+  // Under dynamic assignment a rank still reads its pinned units (first splits of files it holds
+  // open) itself, before it asks for more.
+  const auto is_pinned = [&pass](std::size_t i) {
+    return i < pass.is_pinned.size() && pass.is_pinned[i] != 0;
+  };
   std::vector<std::size_t> mine;
-  for (std::size_t i = 0; i < pass.reader.size() && !is_dynamic; ++i) {
-    if (pass.reader[i] == comm.rank()) mine.push_back(i);
+  for (std::size_t i = 0; i < pass.reader.size(); ++i) {
+    if (pass.reader[i] == comm.rank() && (!is_dynamic || is_pinned(i))) mine.push_back(i);
   }
   std::vector<PartitionTask> tasks;
   if (cache.is_enabled) {
     for (std::size_t i : mine) cache.columns[i]; // every slot exists before threads look them up
   }
   std::optional<UnitDispenser> dispenser;
-  if (is_dynamic) dispenser.emplace(comm, heaviest_first(pass), pass.reader.size());
+  if (is_dynamic) {
+    std::vector<std::size_t> order = heaviest_first(pass);
+    std::erase_if(order, is_pinned);
+    dispenser.emplace(comm, std::move(order), pass.reader.size());
+  }
   const bool is_slowed = options.test_block_delay_ms > 0 &&
                          (options.test_slow_rank < 0 || options.test_slow_rank == comm.rank());
   // Checked between blocks: a stop request is honoured within one block even in a huge partition.
@@ -232,6 +242,14 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
     return (options.stop_requested != nullptr && options.stop_requested->load()) ||
            (options.stop_after_blocks >= 0 && blocks_done >= options.stop_after_blocks);
   };
+  const auto open_reader_of = [&](std::size_t i) -> std::shared_ptr<lake::PartitionReader> {
+    if (open_readers == nullptr || units[i].first_row != 0) return nullptr;
+    const auto found = open_readers->find(units[i].partition);
+    if (found == open_readers->end()) return nullptr;
+    std::shared_ptr<lake::PartitionReader> reader = std::move(found->second);
+    open_readers->erase(found);
+    return reader;
+  };
   const auto task_of = [&](std::size_t i) -> PartitionTask {
     return {.partition = &partitions[units[i].partition],
                      .index = i,
@@ -246,7 +264,8 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                      .should_stop = should_stop,
                      .may_skip = pass.is_first,
                      .partial_cache = pass.is_first ? partial_cache : nullptr,
-                     .is_profiled = pass.is_first && job.run.profile};
+                     .is_profiled = pass.is_first && job.run.profile,
+                     .open_reader = open_reader_of(i)};
   };
   for (std::size_t i : mine) tasks.push_back(task_of(i));
   const auto take = [&](Attempt& attempt) {
@@ -257,14 +276,15 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
     }
   };
   try {
-    if (num_threads > 1 && tasks.size() >= static_cast<std::size_t>(num_threads)) {
+    if (!dispenser && num_threads > 1 && tasks.size() >= static_cast<std::size_t>(num_threads)) {
       std::vector<Attempt> attempts =
           attempt_in_parallel(comm, tasks, options, num_threads, progress, work.is_stopped);
       // In partition order, so the failure reported is the lowest partition's.
       for (Attempt& attempt : attempts) take(attempt);
     } else {
       // One unit at a time, its blocks shared by the threads: this rank's planned units (fewer
-      // than threads), or under dynamic assignment each unit rank 0 hands it.
+      // than threads), or under dynamic assignment its pinned units, then each unit rank 0
+      // hands it.
       std::vector<double> buffer;
       std::int64_t num_done = 0;
       std::size_t next_planned = 0;
@@ -273,14 +293,15 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
         const bool is_stop = stop_before_next(options, num_done);
         work.is_stopped = work.is_stopped || is_stop;
         std::optional<PartitionTask> task;
-        if (dispenser) {
+        if (next_planned < tasks.size() && !is_stop && !is_halted) {
+          task = tasks[next_planned++];
+        } else if (dispenser) {
           const std::optional<std::size_t> unit = dispenser->next(is_halted || is_stop);
           if (!unit) break;
           if (cache.is_enabled) cache.columns[*unit];
           task = task_of(*unit);
         } else {
-          if (is_stop || next_planned == tasks.size()) break;
-          task = tasks[next_planned++];
+          break;
         }
         Attempt attempt = attempt_partition(comm, *task, options, buffer);
         if (attempt.is_interrupted) {

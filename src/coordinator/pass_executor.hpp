@@ -26,11 +26,14 @@ struct PassWork {
 /// thread when there are at least as many as threads, else threads share each block. Bad
 /// partitions follow the job's policy; in the first pass each finished partition goes to the
 /// partial cache (when given) as soon as it is done; any failure is agreed on by every rank before returning.
+/// `open_readers` (first pass): files this rank already has open; the first split of each is
+/// read through that handle instead of opening the file again.
 PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                   const model::Trainer& trainer,
                   const std::vector<lake::PartitionInfo>& partitions,
                   const std::vector<WorkUnit>& units, const PassPlan& pass,
                   const RunOptions& options, int num_threads, RankCache& cache,
-                  const PartialCache* partial_cache, Progress& progress);
+                  const PartialCache* partial_cache, Progress& progress,
+                  OpenReaders* open_readers = nullptr);
 
 } // namespace sluice::coordinator

@@ -261,9 +261,8 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
       open_partial_cache(job, options.use_partial_cache, *trainer, pipeline);
   const PartialCache* cache_used = partial_cache ? &*partial_cache : nullptr;
   timer.end_stage("discover");
-  const std::vector<std::int64_t> probed_rows =
-      probe_large_partitions(comm, job, partitions, columns);
-  Plan plan = make_plan(comm, partitions, probed_rows, job.lake.split_rows, cache_used);
+  ProbedPartitions probed = probe_large_partitions(comm, job, partitions, columns);
+  Plan plan = make_plan(comm, partitions, probed, job.lake.split_rows, cache_used);
   timer.end_stage("plan");
   if (plan.num_split == 0 && job.lake.is_split_rows_given && job.run.split) {
     spdlog::info("no partition found to hold more than lake.split_rows = {} rows: each is read "
@@ -294,7 +293,8 @@ RunResult run_job(const mpi::Communicator& parent, const job::JobSpec& job,
     const PassPlan pass_plan = plan_pass(plan, is_first);
     Progress progress(comm, pass_plan.reader, pass_plan.weight, job.run.peer_timeout_s);
     PassWork work = run_pass(comm, job, *trainer, partitions, plan.units, pass_plan, options,
-                             threads, cache, cache_used, progress);
+                             threads, cache, cache_used, progress, is_first ? &probed.kept : nullptr);
+    probed.kept.clear(); // files kept open from the row count and not read: closed now
     timer.end_stage(is_first ? "read_fit" : fmt::format("pass_{}", pass));
     // Dynamic assignment decided in the first pass who reads which unit; later passes keep that
     // (and with it the units a rank holds in memory).

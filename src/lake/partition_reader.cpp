@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <fmt/std.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <exception>
@@ -78,6 +79,8 @@ PartitionReader::PartitionReader(hdf5::LibraryLock /*held*/, const std::filesyst
   }
   checksums_.resize(columns_.size());
   open_raw_file_if_plain();
+  // `sluice -v` shows each partition file opened and by which rank: the metadata path's cost.
+  spdlog::debug("opened partition file {} ({} rows)", path_.string(), num_rows_);
 } catch (const DataError& error) {
   // Names and HDF5's messages come from the file: one printable line wherever it is reported.
   throw DataError(printable_text(error.what()));
@@ -185,6 +188,7 @@ std::vector<std::string> column_names(const std::filesystem::path& path, const s
   const PartitionGuard guard(path, limits);
   try {
     hdf5::File file = hdf5::File::open_read(path);
+    spdlog::debug("opened partition file {} to list its columns", path.string());
     return hdf5::member_names(guard.open_group(file.id(), group).get());
   } catch (const sluice::Error& error) {
     throw DataError(fmt::format("partition {}: {}", path, error.what()));

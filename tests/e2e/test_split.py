@@ -1,7 +1,9 @@
 """A partition with more rows than lake.split_rows is shared out over the ranks in splits of the split grid: the model has the same bits at 1-4 ranks, with 2 threads, with splitting off and under dynamic assignment (which feeds a fast rank more units than a slow one); the lineage lists the partition once, with its rows and its documented segment checksum; a split that cannot be read makes its whole partition skipped; bad split sizes are refused."""
 
+import collections
 import json
 import os
+import re
 
 import h5py
 import numpy as np
@@ -168,6 +170,26 @@ class SplitTest(e2e.TempDirTestCase):
         # A bad value is refused naming the key.
         result = e2e.sluice(["run", self.job("bad", run={"schedule": "greedy"})], ranks=2)
         e2e.expect_error(self, result, "run.schedule", "'static', 'dynamic'", code=e2e.EXIT_CONFIGURATION)
+
+    def test_no_file_is_opened_only_to_count_its_rows(self):
+        # Every file here is at least split_rows bytes, so each is opened before the first pass to
+        # count its rows. `sluice -v` logs every open of a partition file with the rank that made
+        # it: each (rank, file) must be opened exactly as many times as that rank read units of
+        # it (1 for a whole file, 1 per split), the count's open serving the first read.
+        write_lake(self.path("lake"))
+        opened = re.compile(r"^\[sluice(?: rank (\d+))?\] opened partition file (\S+) \(", re.MULTILINE)
+        for ranks, schedule in ((1, "static"), (2, "static"), (3, "static"), (2, "dynamic"), (3, "dynamic")):
+            with self.subTest(ranks=ranks, schedule=schedule):
+                name = f"opens{ranks}{schedule}"
+                result = e2e.sluice(["-v", "run", self.job(name, run={"schedule": schedule}), "--no-cache"],
+                                    ranks=ranks)
+                self.assertEqual(result.returncode, 0, result.describe())
+                e2e.check_ranks(self, result, ranks)
+                opens = collections.Counter((int(rank or 0), os.path.basename(path))
+                                            for rank, path in opened.findall(result.stderr))
+                units = collections.Counter((p["rank"], p["path"]) for p in self.report(name)["partitions"])
+                self.assertEqual(sum(units.values()), 15)
+                self.assertEqual(opens, units, result.stderr)
 
     def test_bad_split_sizes_are_refused_naming_the_key(self):
         write_lake(self.path("lake"))

@@ -21,6 +21,9 @@ struct Assignment {
 /// Greedy LPT: partitions in decreasing row count (ties by index) go to the least-loaded rank
 /// (ties by rank). Pure and deterministic, so every rank could compute it; rank 0 does and
 /// broadcasts. More ranks than partitions leaves ranks idle.
-Assignment plan_partitions(std::span<const std::int64_t> rows_per_partition, int num_ranks);
+/// `pinned_owner` (empty, or one entry per partition): a partition with an owner >= 0 there goes
+/// to that rank, before the others are balanced around it.
+Assignment plan_partitions(std::span<const std::int64_t> rows_per_partition, int num_ranks,
+                           std::span<const int> pinned_owner = {});
 
 } // namespace sluice::schedule

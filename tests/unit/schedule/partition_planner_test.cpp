@@ -46,3 +46,20 @@ TEST(PartitionPlannerTest, plan_of_nothing_is_empty) {
   EXPECT_TRUE(plan.owner.empty());
   EXPECT_EQ(plan.partitions.size(), 3u);
 }
+
+TEST(PartitionPlannerTest, pinned_partitions_keep_their_rank_and_the_rest_balance_around_them) {
+  // Partition 1 (70) is pinned to rank 1: LPT then fills rank 0 first with 50, 40 and 20
+  // (110) and gives rank 1 the 30 and 10 (110 with the pinned one).
+  std::vector<std::int64_t> rows{10, 70, 20, 30, 40, 50};
+  std::vector<int> pinned{-1, 1, -1, -1, -1, -1};
+  auto plan = plan_partitions(rows, 2, pinned);
+  EXPECT_EQ(plan.owner, (std::vector<int>{1, 1, 0, 1, 0, 0}));
+  EXPECT_EQ(plan.rows, (std::vector<std::int64_t>{110, 110}));
+  EXPECT_EQ(plan.partitions[1], (std::vector<std::size_t>{0, 1, 3}));
+  // Pinned to rank 0 where LPT would have put it anyway: the plan is the unpinned one.
+  std::vector<int> same{-1, 0, -1, -1, -1, -1};
+  EXPECT_EQ(plan_partitions(rows, 2, same).owner, plan_partitions(rows, 2).owner);
+  // An owner outside the ranks is no pin.
+  std::vector<int> outside{-1, 5, -1, -1, -1, -1};
+  EXPECT_EQ(plan_partitions(rows, 2, outside).owner, plan_partitions(rows, 2).owner);
+}

@@ -134,7 +134,7 @@ for series in weak strong; do
       eff=$(echo "${own[strong,$first]} * $first / ($o * $r)" | bc -l)
     fi
     printf '%-7s %5d %12d %9.3f %13.3f %13.1f %11.1f %10.1f%% %s\n' "$series" "$r" "$n" "$o" "$w" \
-      "$(echo "$n / $o / 1e6" | bc -l)" "$(echo "$n / $w / 1e6" | bc -l)" "$(echo "100 * $eff" | bc -l)" \
+      "$(echo "$n / $o / 1000000" | bc -l)" "$(echo "$n / $w / 1000000" | bc -l)" "$(echo "100 * $eff" | bc -l)" \
       "${bits[$series,$r]}"
   done
 done

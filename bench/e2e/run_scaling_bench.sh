@@ -40,11 +40,9 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS
 mkdir -p "$tmp"
 # Binding one rank per core needs as many cores as ranks; past that, let them float.
 binding() { (($1 <= cores)) && echo "--bind-to core" || echo "--bind-to none --oversubscribe"; }
-gen() { # DIR PARTITIONS ROWS_PER_PARTITION SEED
-  local writers=$((cores < 8 ? cores : 8))
-  mpirun -n "$writers" --oversubscribe "$sluice" gen --out "$1" --partitions "$2" --rows "$3" \
-    --features 8 --seed "$4" >/dev/null
-}
+# shellcheck source=ridge_bench_lib.sh
+source "$here/ridge_bench_lib.sh"
+gen() { ridge_bench_gen "$@" "$((cores < 8 ? cores : 8))"; }
 weak_total=$((max_ranks * per_rank))
 weak_done=$tmp/weak-$weak_total-$weak_rows.done
 strong_done=$tmp/strong-$strong_partitions-$strong_rows.done
@@ -68,18 +66,7 @@ for r in "${ranks_all[@]}"; do
   for ((i = 0; i < r * per_rank; i++)); do ln -s "${weak_files[i]}" "$dir/"; done
 done
 job() { # NAME LAKE_DIR -> job path
-  cat >"$tmp/job-$1.toml" <<EOF
-[lake]
-path = "$2"
-[model]
-kind = "ridge"
-features = ["x00", "x01", "x02", "x03", "x04", "x05", "x06", "x07"]
-label = "y"
-alpha = 1.0
-[publish]
-registry = "registry"
-name = "scaling-$1"
-EOF
+  ridge_bench_job "$tmp/job-$1.toml" "$2" "scaling-$1"
   echo "$tmp/job-$1.toml"
 }
 # Each page-cached lake is read once before it is timed.
@@ -108,11 +95,7 @@ run_series() { # SERIES RANKS LAKE_DIR
   wall[$series,$r]=$best_wall
   # The fit itself, for the bit check: a real publish of the same job (not timed).
   mpirun -n "$r" $(binding "$r") "$sluice" run "$path" --no-cache >"$log" 2>&1 || { cat "$log"; exit 1; }
-  bits[$series,$r]=$(/usr/bin/python3 -c "
-import h5py, hashlib, sys
-with h5py.File(sys.argv[1]) as f:
-    print(hashlib.sha256(f['model/coefficients'][()].tobytes() + f['model'].attrs['intercept'].tobytes()).hexdigest()[:16])
-" "$(sed -n 's/^published \(\S*\.h5\).*/\1/p' "$log")")
+  bits[$series,$r]=$(ridge_bench_bits "$(sed -n 's/^published \(\S*\.h5\).*/\1/p' "$log")")
 }
 for r in "${ranks_all[@]}"; do
   run_series weak "$r" "$tmp/weak-lake-$r"

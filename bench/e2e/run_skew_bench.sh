@@ -28,10 +28,9 @@ while (($#)); do
 done
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 mkdir -p "$tmp"
-gen() { # DIR PARTITIONS ROWS_PER_PARTITION SEED
-  mpirun -n 2 --oversubscribe "$sluice" gen --out "$1" --partitions "$2" --rows "$3" --features 8 \
-    --seed "$4" >/dev/null
-}
+# shellcheck source=ridge_bench_lib.sh
+source "$here/ridge_bench_lib.sh"
+gen() { ridge_bench_gen "$@"; }
 lakes=(balanced single half)
 if [[ ! -f $tmp/lakes-$rows.done ]]; then
   rm -rf "$tmp"/lake-*
@@ -43,22 +42,8 @@ if [[ ! -f $tmp/lakes-$rows.done ]]; then
   touch "$tmp/lakes-$rows.done"
 fi
 job() { # LAKE SPLIT -> job path
-  local path=$tmp/job-$1-$2.toml
-  cat >"$path" <<EOF
-[lake]
-path = "lake-$1"
-[model]
-kind = "ridge"
-features = ["x00", "x01", "x02", "x03", "x04", "x05", "x06", "x07"]
-label = "y"
-alpha = 1.0
-[publish]
-registry = "registry"
-name = "skew-$1"
-[run]
-split = $2
-EOF
-  echo "$path"
+  ridge_bench_job "$tmp/job-$1-$2.toml" "lake-$1" "skew-$1" $'[run]\nsplit = '"$2"
+  echo "$tmp/job-$1-$2.toml"
 }
 best() { sort -g | head -1; }
 declare -A seconds counted bits
@@ -78,11 +63,7 @@ for lake in "${lakes[@]}"; do
       mpirun -n "$ranks" --oversubscribe "$sluice" run "$(job "$lake" "$split")" --no-cache \
         >"$tmp/publish.log" 2>&1 || { cat "$tmp/publish.log"; exit 1; }
       snapshot=$(sed -n 's/^published \(\S*\.h5\).*/\1/p' "$tmp/publish.log")
-      bits[$lake,$split,$ranks]=$(/usr/bin/python3 -c "
-import h5py, hashlib, sys
-with h5py.File(sys.argv[1]) as f:
-    print(hashlib.sha256(f['model/coefficients'][()].tobytes() + f['model'].attrs['intercept'].tobytes()).hexdigest()[:16])
-" "$snapshot")
+      bits[$lake,$split,$ranks]=$(ridge_bench_bits "$snapshot")
     done
   done
 done

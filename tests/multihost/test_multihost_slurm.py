@@ -138,6 +138,10 @@ class MultiHostSlurmTest(bed.MultiHostTestCase):
         peer_timeouts = {"sluice-run.sbatch": "", "sluice-run-srun.sbatch": "\n[run]\npeer_timeout = 5\n"}
         faults = ("rank", "daemon", "link")
         times = []
+        # CI runs the srun script's faults (the mpirun script's recovery is Open MPI's keepalive,
+        # which multihost_faults checks outside Slurm); SLUICE_MULTIHOST_FULL=1 runs both scripts.
+        if os.environ.get("SLUICE_MULTIHOST_FULL") != "1":
+            daemons = {"sluice-run-srun.sbatch": daemons["sluice-run-srun.sbatch"]}
         for script, daemon in daemons.items():
             for fault in faults:
                 with self.subTest(script=script, fault=fault):

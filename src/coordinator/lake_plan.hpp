@@ -37,8 +37,8 @@ struct Plan {
   std::vector<std::int64_t> rows;
   std::vector<std::int64_t> bytes;     ///< the unit's share of its file's size (planning weight)
   std::vector<char> is_cached;         ///< first pass's partial comes from the partial cache
-  /// The first split of a partition whose file its owner keeps open from the row count: read by
-  /// that rank in the first pass whatever the schedule.
+  /// A partition (whole, or its first split) whose file its owner keeps open from the row count:
+  /// read by that rank in the first pass whatever the schedule.
   std::vector<char> is_pinned;
   std::map<std::size_t, PartitionOutcome> cached;  ///< root only, with partials, by unit
   double imbalance = 1.0;
@@ -103,7 +103,7 @@ struct PassPlan {
   std::vector<int> reader;
   std::vector<std::int64_t> weight;
   bool is_first = false; ///< the first pass: where bad partitions may be skipped
-  std::vector<char> is_pinned; ///< first pass: read by `reader` even under dynamic assignment
+  std::vector<char> is_pinned; ///< first pass: Plan::is_pinned; later passes: all 0
 };
 
 /// The first pass leaves out cached partitions (their partials come from the cache) and,

@@ -207,8 +207,8 @@ PassWork run_pass(const mpi::Communicator& comm, const job::JobSpec& job,
                        : model::NonFinitePolicy::error,
       .num_threads = num_threads};
   const bool is_dynamic = job.run.schedule == job::ScheduleMode::dynamic && pass.is_first;
-  // Under dynamic assignment a rank still reads its pinned units (first splits of files it holds
-  // open) itself, before it asks for more.
+  // Under dynamic assignment a rank still reads its pinned units (files it holds open: whole, or
+  // their first split) itself, before it asks for more.
   const auto is_pinned = [&pass](std::size_t i) {
     return i < pass.is_pinned.size() && pass.is_pinned[i] != 0;
   };

@@ -143,7 +143,7 @@ void add_drift_command(CLI::App& app, Command& selected) {
   command->add_option("--json", a->json, "Also write the report as JSON to this file");
   command->add_option("--block-rows", a->block_rows, "Rows per read")->check(CLI::Range(1, 1 << 24));
   command->callback([a, &selected] {
-    selected = [a](const mpi::Communicator& comm) { return on_root_only(comm, [&] { return drift(*a); }); };
+    selected.local = [a] { return drift(*a); };
   });
 }
 

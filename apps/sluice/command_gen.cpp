@@ -121,7 +121,7 @@ void add_gen_command(CLI::App& app, Command& selected) {
         a->lake.storage.chunk_rows == 0) {
       throw CLI::ValidationError("--deflate/--shuffle", "need --chunk-rows > 0");
     }
-    selected = [a](const mpi::Communicator& comm) { return generate(comm, *a); };
+    selected.collective = [a](const mpi::Communicator& comm) { return generate(comm, *a); };
   });
 }
 

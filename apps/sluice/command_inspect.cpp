@@ -59,7 +59,7 @@ void add_inspect_command(CLI::App& app, Command& selected) {
   command->add_option("--glob", a->glob, "Partition glob");
   command->add_option("--group", a->group, "HDF5 group holding the table");
   command->callback([a, &selected] {
-    selected = [a](const mpi::Communicator& comm) { return on_root_only(comm, [&] { return inspect(*a); }); };
+    selected.local = [a] { return inspect(*a); };
   });
 }
 

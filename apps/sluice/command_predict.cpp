@@ -58,7 +58,7 @@ void add_predict_command(CLI::App& app, Command& selected) {
   command->add_option("--block-rows", a->options.block_rows, "Rows per read")
       ->check(CLI::PositiveNumber);
   command->callback([a, &selected] {
-    selected = [a](const mpi::Communicator& comm) { return predict(comm, *a); };
+    selected.collective = [a](const mpi::Communicator& comm) { return predict(comm, *a); };
   });
 }
 

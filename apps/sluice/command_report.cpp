@@ -75,7 +75,7 @@ void add_report_command(CLI::App& app, Command& selected) {
   command->add_option("--plot", a->plot_file,
                       "Also draw a per-rank stage timeline into this PNG file");
   command->callback([a, &selected] {
-    selected = [a](const mpi::Communicator& comm) { return on_root_only(comm, [&] { return report(*a); }); };
+    selected.local = [a] { return report(*a); };
   });
 }
 

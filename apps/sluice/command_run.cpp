@@ -97,7 +97,7 @@ void add_run_command(CLI::App& app, Command& selected) {
       })
       ->group("");
   command->callback([arguments, &selected] {
-    selected = [arguments](const mpi::Communicator& comm) { return run(comm, *arguments); };
+    selected.collective = [arguments](const mpi::Communicator& comm) { return run(comm, *arguments); };
   });
 }
 

@@ -153,7 +153,7 @@ void add_serve_command(CLI::App& app, Command& selected) {
       ->check(CLI::Range(10, 60000))
       ->capture_default_str();
   command->callback([a, &selected] {
-    selected = [a](const mpi::Communicator& comm) {
+    selected.collective = [a](const mpi::Communicator& comm) {
       return on_root_only(comm, [&] { return serve(comm, *a); });
     };
   });

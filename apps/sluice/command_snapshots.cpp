@@ -184,9 +184,7 @@ void add_snapshots_command(CLI::App& app, Command& selected) {
     sub->add_option("targets", a->targets, "Registry, model reference, version or file")->required();
     const bool is_list = std::string(verb) == "list";
     sub->callback([a, is_list, &selected] {
-      selected = [a, is_list](const mpi::Communicator& comm) {
-        return on_root_only(comm, [&] { return is_list ? list(*a) : show(*a); });
-      };
+      selected.local = [a, is_list] { return is_list ? list(*a) : show(*a); };
     });
   }
   add_governance_subcommands(*command, selected);

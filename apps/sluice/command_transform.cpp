@@ -47,7 +47,7 @@ void add_transform_command(CLI::App& app, Command& selected) {
   command->add_option("--threads", arguments->threads, "OpenMP threads per rank (overrides the job)")
       ->check(CLI::Range(1, 4096));
   command->callback([arguments, &selected] {
-    selected = [arguments](const mpi::Communicator& comm) { return transform(comm, *arguments); };
+    selected.collective = [arguments](const mpi::Communicator& comm) { return transform(comm, *arguments); };
   });
 }
 

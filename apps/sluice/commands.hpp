@@ -14,8 +14,14 @@
 
 namespace sluice::app {
 
-/// What main calls once the command line is parsed; returns the process exit code.
-using Command = std::function<int(const mpi::Communicator&)>;
+/// What main calls once the command line is parsed; each returns the process exit code. A
+/// collective command runs on every rank. A local one only reads and prints files: it runs
+/// without MPI in a plain process (so `sluice snapshots list` starts at once, even where MPI
+/// cannot start), and on rank 0 alone when a launcher started several copies of it.
+struct Command {
+  std::function<int(const mpi::Communicator&)> collective;
+  std::function<int()> local;
+};
 
 void add_run_command(CLI::App& app, Command& selected);
 void add_gen_command(CLI::App& app, Command& selected);
@@ -30,7 +36,7 @@ void add_serve_command(CLI::App& app, Command& selected);
 std::filesystem::path resolve_snapshot(const std::vector<std::string>& targets,
                                        const std::string& verb);
 
-/// Runs fn on rank 0 only (reading commands); its failure is reported like any collective one.
+/// Runs fn on rank 0 only; its failure is reported like any collective one.
 int on_root_only(const mpi::Communicator& comm, const std::function<int()>& fn);
 
 /// Reads the job file on every rank; a bad file is reported once, by every rank alike.

@@ -8,7 +8,9 @@
 #include "sluice/version.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <functional>
 #include <optional>
 
 namespace sluice::app {
@@ -26,6 +28,32 @@ int on_root_only(const mpi::Communicator& comm, const std::function<int()>& fn) 
   schedule::raise_if_any_failed(comm, failure);
   return code;
 }
+
+namespace {
+
+// True when a launcher (mpirun, srun, mpiexec) started this process as one of a job's ranks: a
+// local command then still starts MPI, so that one rank prints rather than each of them.
+bool started_by_a_launcher() {
+  for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK", "SLURM_STEP_NUM_TASKS"}) {
+    if (std::getenv(variable) != nullptr) return true;
+  }
+  return false;
+}
+
+// A local command in a plain process: no MPI, and its failure is printed and mapped to an exit
+// code exactly as a collective command's would be.
+int run_local(const std::function<int()>& local) {
+  try {
+    const int status = local();
+    std::fflush(stdout);
+    return status;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "sluice: error: %s\n", error.what());
+    return exit_code_of(kind_of(error));
+  }
+}
+
+} // namespace
 
 } // namespace sluice::app
 
@@ -52,11 +80,21 @@ int main(int argc, char** argv) {
     return app.exit(error); // every rank parses the same arguments, so all leave alike
   }
 
+  if (command.local && !app::started_by_a_launcher()) {
+    configure_logging(0, is_verbose);
+    return app::run_local(command.local);
+  }
+  if (command.local) {
+    command.collective = [local = command.local](const mpi::Communicator& comm) {
+      return app::on_root_only(comm, local);
+    };
+  }
+
   mpi::Environment environment(argc, argv);
   mpi::Communicator world = mpi::Communicator::borrow(MPI_COMM_WORLD);
   configure_logging(world.rank(), is_verbose);
   try {
-    const int status = command(world);
+    const int status = command.collective(world);
     // Before MPI_Finalize, which also ends libhdf5: should that crash on the state a hostile
     // file left behind, what the command printed (e.g. "published …") is already out.
     std::fflush(stdout);

@@ -180,7 +180,7 @@ CLI::App* verb(CLI::App& parent, const char* name, const char* help, int (*run)(
                const std::shared_ptr<GovernanceArguments>& a, Command& selected) {
   CLI::App* sub = parent.add_subcommand(name, help);
   sub->callback([a, run, &selected] {
-    selected = [a, run](const mpi::Communicator& comm) { return on_root_only(comm, [&] { return run(*a); }); };
+    selected.local = [a, run] { return run(*a); };
   });
   return sub;
 }

@@ -36,6 +36,11 @@ MPI_ENV = {
     "OMPI_ALLOW_RUN_AS_ROOT": "1",
     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
     "OMP_NUM_THREADS": "1",
+    # Once one rank exits non-zero, mpirun signals the rest and by default sleeps 1 s before its
+    # SIGKILL, even when every rank has already gone: 1-2 s on each of the suite's many expected
+    # failures. No output is lost without it: sluice's ranks leave through MPI_Finalize, whose
+    # fence holds every rank until rank 0 has printed its error.
+    "OMPI_MCA_odls_base_sigkill_timeout": "0",
 }
 
 ERROR_PREFIX = "sluice: error:"

@@ -21,7 +21,7 @@ class SnapshotsCommandTest(e2e.TempDirTestCase):
         _, self.v1 = e2e.run_job(self, job, 2)
         _, self.v2 = e2e.run_job(self, ols, 2)
 
-    def test_list_marks_current(self):
+    def test_list_marks_current_without_mpi_and_once_under_mpirun(self):
         result = e2e.sluice(["snapshots", "list", self.registry])
         self.assertEqual(result.returncode, 0, result.describe())
         rows = [line.split() for line in result.stdout.splitlines()[1:] if line.strip()]
@@ -33,6 +33,16 @@ class SnapshotsCommandTest(e2e.TempDirTestCase):
         named = e2e.sluice(["snapshots", "list", self.registry, "m"])
         self.assertEqual(named.returncode, 0, named.describe())
         self.assertEqual(named.stdout, result.stdout)
+        # A reading command needs no MPI: it works where MPI cannot start (no such pml), ...
+        no_mpi = e2e.sluice(["snapshots", "list", self.registry], env={"OMPI_MCA_pml": "no-such-pml"})
+        self.assertEqual(no_mpi.returncode, 0, no_mpi.describe())
+        self.assertEqual(no_mpi.stdout, result.stdout)
+        # ... and under mpirun one rank prints the table, once; a failure is reported once too.
+        launched = e2e.sluice(["snapshots", "list", self.registry], ranks=3)
+        self.assertEqual(launched.returncode, 0, launched.describe())
+        self.assertEqual(launched.stdout, result.stdout)
+        failed = e2e.sluice(["snapshots", "show", self.registry, "nope"], ranks=3)
+        e2e.expect_error(self, failed, "nope")
 
     def coefficients_shown(self, result):
         """{feature: value} and the intercept from `snapshots show` (printed with 17 digits)."""

@@ -24,6 +24,7 @@ class Config:
     mpiexec = os.environ.get("MPIEXEC", "mpirun")
     ranks = 2
     keep = os.environ.get("SLUICE_E2E_KEEP", "") == "1"
+    launcher_defaults = False  # True: without QUICK_MPI_ENV
     verbose = os.environ.get("SLUICE_E2E_VERBOSE", "") == "1"
 
 
@@ -36,11 +37,21 @@ MPI_ENV = {
     "OMPI_ALLOW_RUN_AS_ROOT": "1",
     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
     "OMP_NUM_THREADS": "1",
+}
+
+# Open MPI settings that make the suite's thousands of short runs quick; a test about ranks dying
+# under mpirun sets Config.launcher_defaults so that it sees Open MPI as users run it (with these,
+# mpirun has been seen to die of SIGPIPE or hang on a rank killed early in the run).
+QUICK_MPI_ENV = {
     # Once one rank exits non-zero, mpirun signals the rest and by default sleeps 1 s before its
-    # SIGKILL, even when every rank has already gone: 1-2 s on each of the suite's many expected
-    # failures. No output is lost without it: sluice's ranks leave through MPI_Finalize, whose
-    # fence holds every rank until rank 0 has printed its error.
+    # SIGKILL, even when every rank has already gone: 1-2 s on each of the many expected failures.
+    # No output is lost without it: sluice's ranks leave through MPI_Finalize, whose fence holds
+    # every rank until rank 0 has printed its error.
     "OMPI_MCA_odls_base_sigkill_timeout": "0",
+    # Every rank runs on this host: the ob1 layer over shared memory. Open MPI otherwise also starts
+    # UCX in every process to see whether it could be used, half of MPI_Init's time here
+    # (0.46 s -> 0.24 s for `mpirun -n 2`), more on slower machines.
+    "OMPI_MCA_pml": "ob1",
 }
 
 ERROR_PREFIX = "sluice: error:"
@@ -122,6 +133,8 @@ def command_line(args, ranks=None):
 def environment(extra=None):
     env = dict(os.environ)
     env.update(MPI_ENV)
+    if not Config.launcher_defaults:
+        env.update(QUICK_MPI_ENV)
     if extra:
         env.update(extra)
     return env
@@ -130,7 +143,7 @@ def environment(extra=None):
 def start(args, ranks=None, cwd=None, env=None):
     """Starts sluice in its own process group (so the test can signal or kill mpirun and its ranks together)."""
     return subprocess.Popen(command_line(args, ranks), cwd=cwd, env=environment(env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 
 

@@ -22,6 +22,9 @@ import time
 
 import sluice_e2e as e2e
 
+# Ranks die here under mpirun: run Open MPI with its own settings, as users do.
+e2e.Config.launcher_defaults = True
+
 PARTITIONS = 8
 ROWS = 1500
 FEATURES = 4

@@ -5,6 +5,9 @@ import signal
 import time
 
 import sluice_e2e as e2e
+
+# Ranks die here under mpirun: run Open MPI with its own settings, as users do.
+e2e.Config.launcher_defaults = True
 from test_bad_input import GOOD_MODEL, write_good_lake
 
 RANKS = 4

@@ -80,11 +80,11 @@ int main(int argc, char** argv) {
     return app.exit(error); // every rank parses the same arguments, so all leave alike
   }
 
-  if (command.local && !app::started_by_a_launcher()) {
-    configure_logging(0, is_verbose);
-    return app::run_local(command.local);
-  }
   if (command.local) {
+    if (!app::started_by_a_launcher()) {
+      configure_logging(0, is_verbose);
+      return app::run_local(command.local);
+    }
     command.collective = [local = command.local](const mpi::Communicator& comm) {
       return app::on_root_only(comm, local);
     };
